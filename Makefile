@@ -1,0 +1,44 @@
+# Nocturne: `make run` serves the app, `make test` runs every test. Both bootstrap what is
+# missing (virtualenv, Python packages, the web build) and are safe to run again.
+
+PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install run test test-fast test-system lint format bench demo clean web
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# The web page (web/) built into api/static; a no-op until the page exists.
+web:
+	@if [ -f web/package.json ]; then $(MAKE) -C web build; fi
+
+run: install web
+	$(BIN)/nocturne run
+
+test: install web
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow and not browser"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install web
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) api/static web/node_modules

@@ -1,0 +1,119 @@
+"""`GET /openapi.json`: the paths come from each endpoint's docstring, the shared parts from here."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.schemas import SchemaGenerator
+
+_ERROR = {
+    "description": "A client error, with a message saying what was wrong.",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+BASE = {
+    "openapi": "3.0.3",
+    "info": {"title": "Nocturne", "version": "0.1.0", "description": "A city's events, tonight."},
+    "components": {
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {"error": {"type": "string"}},
+            },
+            "City": {
+                "type": "object",
+                "required": ["id", "name", "slug", "coordinates"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "name": {"type": "string"},
+                    "slug": {"type": "string"},
+                    "timezone": {"type": "string"},
+                    "coordinates": {
+                        "type": "object",
+                        "required": ["lat", "lng"],
+                        "properties": {"lat": {"type": "number"}, "lng": {"type": "number"}},
+                    },
+                },
+            },
+            "CityList": {
+                "type": "object",
+                "required": ["cities"],
+                "properties": {
+                    "cities": {"type": "array", "items": {"$ref": "#/components/schemas/City"}}
+                },
+            },
+            "Event": {
+                "type": "object",
+                "required": [
+                    "id",
+                    "title",
+                    "link",
+                    "date",
+                    "time",
+                    "location",
+                    "description",
+                    "source",
+                    "city",
+                ],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "title": {"type": "string"},
+                    "link": {"type": "string"},
+                    "date": {"type": "string", "format": "date"},
+                    "time": {
+                        "type": "string",
+                        "nullable": True,
+                        "pattern": "^[0-2][0-9]:[0-5][0-9]$",
+                    },
+                    "location": {"type": "string", "nullable": True},
+                    "description": {"type": "string", "nullable": True},
+                    "source": {"type": "string", "enum": ["eventbrite", "meetup", "luma"]},
+                    "city": {"type": "string"},
+                    "starts_at": {"type": "string", "format": "date-time"},
+                    "ends_at": {"type": "string", "format": "date-time", "nullable": True},
+                    "timezone": {"type": "string"},
+                    "latitude": {"type": "number", "nullable": True},
+                    "longitude": {"type": "number", "nullable": True},
+                    "is_online": {"type": "boolean"},
+                    "is_free": {"type": "boolean", "nullable": True},
+                    "price": {"type": "string", "nullable": True},
+                    "image_url": {"type": "string", "nullable": True},
+                    "status": {"type": "string", "enum": ["active", "cancelled"]},
+                },
+            },
+            "SubscribeRequest": {
+                "type": "object",
+                "required": ["email", "city"],
+                "properties": {"email": {"type": "string"}, "city": {"type": "string"}},
+            },
+            "Subscription": {
+                "type": "object",
+                "required": ["id", "email", "city", "is_active", "created_at"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "email": {"type": "string"},
+                    "city": {"type": "string"},
+                    "is_active": {"type": "boolean"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                },
+            },
+        },
+        "responses": {"BadRequest": _ERROR, "NotFound": _ERROR, "TooManyRequests": _ERROR},
+    },
+}
+
+generator = SchemaGenerator(BASE)
+
+
+async def openapi(request: Request) -> Response:
+    """
+    summary: This document.
+    responses:
+      200: {description: The OpenAPI description of the API.}
+    """
+    if getattr(request.app.state, "openapi", None) is None:
+        request.app.state.openapi = generator.get_schema(routes=request.app.routes)
+    body = orjson.dumps(request.app.state.openapi, option=orjson.OPT_NON_STR_KEYS)
+    return Response(body, media_type="application/json")

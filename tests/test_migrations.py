@@ -1,0 +1,121 @@
+import threading
+
+import psycopg
+import pytest
+
+from nocturne_crawl.migrate import migrate, migration_files
+from tests.support.databases import create_database, drop_database
+from tests.support.events import insert_event
+
+
+def test_migrate_twice_applies_nothing_the_second_time(database):
+    assert migrate(database) == []
+    with psycopg.connect(database) as conn:
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+    assert versions == [v for v, _, _ in migration_files()]
+
+
+def test_two_processes_migrating_at_once_apply_each_migration_once(pg_admin):
+    uri = create_database(pg_admin, migrated=False)
+    try:
+        results, errors = [], []
+
+        def run():
+            try:
+                results.append(migrate(uri))
+            except Exception as exc:  # pragma: no cover - the assertion below reports it
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        applied = [name for names in results for name in names]
+        assert sorted(applied) == sorted(name for _, name, _ in migration_files())
+    finally:
+        drop_database(pg_admin, uri)
+
+
+def test_tables_and_indexes_exist(db):
+    with psycopg.connect(db) as conn:
+        tables = {
+            r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+        }
+        indexes = {
+            r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname='public'")
+        }
+        columns = {
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'events'"
+            )
+        }
+    assert {"events", "subscriptions", "email_logs", "crawl_runs"} <= tables
+    assert {
+        "idx_events_city",
+        "idx_events_city_date",
+        "idx_events_last_scraped",
+        "idx_subscriptions_email",
+        "idx_subscriptions_city",
+    } <= indexes
+    seed = {
+        "id",
+        "title",
+        "link",
+        "date",
+        "time",
+        "location",
+        "description",
+        "source",
+        "city",
+        "synced_at",
+        "last_scraped",
+        "created_at",
+    }
+    extra = {
+        "starts_at",
+        "ends_at",
+        "timezone",
+        "latitude",
+        "longitude",
+        "is_online",
+        "is_free",
+        "price",
+        "image_url",
+        "source_id",
+        "updated_at",
+    }
+    assert seed | extra <= columns
+
+
+def test_unknown_source_is_refused(db):
+    with psycopg.connect(db) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        insert_event(conn, source="myspace")
+
+
+def test_link_is_unique(db):
+    with psycopg.connect(db) as conn:
+        insert_event(conn, link="https://luma.com/a")
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            insert_event(conn, link="https://luma.com/a", title="Another")
+
+
+def test_non_http_link_is_refused(db):
+    with psycopg.connect(db) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        insert_event(conn, link="javascript:alert(1)")
+
+
+def test_email_city_pair_is_unique(db):
+    with psycopg.connect(db) as conn:
+        conn.execute("INSERT INTO subscriptions (email, city) VALUES ('a@b.co', 'ca--los-angeles')")
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute(
+                "INSERT INTO subscriptions (email, city) VALUES ('a@b.co', 'ca--los-angeles')"
+            )
+
+
+def test_email_must_be_lower_case(db):
+    with psycopg.connect(db) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute("INSERT INTO subscriptions (email, city) VALUES ('A@b.co', 'ca--los-angeles')")
