@@ -38,7 +38,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install web
-	$(BIN)/python -m bench
+	ONLY=$(ONLY) $(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) api/static web/node_modules
