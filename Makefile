@@ -1,7 +1,10 @@
 # Nocturne: `make run` serves the app, `make test` runs every test. Both bootstrap what is
 # missing (virtualenv, Python packages, the web build) and are safe to run again.
 
-PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+# The first of these that really runs (pyenv shims exist for versions that are not active).
+PYTHON ?= $(shell for p in python3.12 python3.11 python3; do \
+	$$p -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))' 2>/dev/null \
+	&& { command -v $$p; break; }; done)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
@@ -9,6 +12,7 @@ STAMP  := $(VENV)/.installed-stamp
 .PHONY: install run test test-fast test-system lint format bench demo clean web
 
 $(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Nocturne needs Python 3.11 or 3.12 (python3.11/python3.12/python3)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
