@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api import events, subscriptions
+from api.cache import ResponseCache
 from api.errors import EXCEPTION_HANDLERS
 from api.openapi import openapi
 from nocturne_crawl.config import Config
@@ -62,7 +63,8 @@ def create_app(config: Config | None = None, conninfo: str | None = None) -> Sta
         app.state.pool = pool
         app.state.conninfo = dsn
         try:
-            yield
+            async with app.state.events_cache.running(dsn):
+                yield
         finally:
             await pool.close()
 
@@ -85,4 +87,5 @@ def create_app(config: Config | None = None, conninfo: str | None = None) -> Sta
     app.state.config = config
     app.state.cities_body = events.cities_body()
     app.state.openapi = None
+    app.state.events_cache = ResponseCache(config.events_cache_entries, config.events_cache_ttl)
     return app

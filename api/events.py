@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -11,6 +12,7 @@ from psycopg import sql
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.cache import ResponseCache
 from api.errors import ApiError
 from api.requests import query_bool, query_date, query_int, require_city
 from nocturne_crawl.cities import City, catalog
@@ -129,4 +131,18 @@ async def list_events(request: Request) -> Response:
     """
     city = require_city(request.path_params["city"])
     selection = parse_event_query(request, city)
-    return json_response(await fetch_events(request, selection))
+    cache: ResponseCache = request.app.state.events_cache
+    # The resolved start date is part of the key: "upcoming" moves on at local midnight.
+    key = (request.url.path, request.url.query, selection.start_date)
+    hit = cache.get(key)
+    if hit is None:
+        generation = cache.generation
+        body = orjson.dumps(await fetch_events(request, selection))
+        etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        cache.put(key, body, etag, generation)
+    else:
+        body, etag = hit
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)

@@ -67,6 +67,8 @@ class Config:
     workers: int = 1
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 16 * 1024
+    events_cache_entries: int = 2048
+    events_cache_ttl: float = 60.0
     public_url: str = "http://127.0.0.1:8000"
     secret_key: str | None = field(default=None, repr=False)
 
@@ -125,6 +127,8 @@ class Config:
             workers=_env_int("WEB_WORKERS", cls.workers),
             cors_origins=tuple(o.strip() for o in cors.split(",") if o.strip()),
             max_body_bytes=_env_int("MAX_BODY_BYTES", cls.max_body_bytes),
+            events_cache_entries=_env_int("EVENTS_CACHE_ENTRIES", cls.events_cache_entries),
+            events_cache_ttl=_env_float("EVENTS_CACHE_TTL", cls.events_cache_ttl),
             public_url=_env("PUBLIC_URL", f"http://{host}:{port}"),
             secret_key=_env("NOCTURNE_SECRET_KEY"),
             supabase_url=_env("SUPABASE_URL"),

@@ -200,3 +200,45 @@ def test_database_down_is_a_503_without_secrets(db, config):
         assert response.status_code == 503
         assert "hunter2" not in response.text
         assert response.json()["error"].startswith("database unavailable")
+
+
+def _wait_until(predicate, timeout=5.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_cached_answers_are_dropped_when_events_change(client, db):
+    cache = client.app.state.events_cache
+    assert _wait_until(lambda: cache.listening), "the cache listener never connected"
+    with psycopg.connect(db) as conn:
+        first = insert_event(conn, title="first")
+    assert [e["id"] for e in client.get("/events/ca--los-angeles").json()] == [first]
+    assert len(cache._entries) == 1  # the answer is cached...
+    with psycopg.connect(db) as conn:
+        second = insert_event(conn, title="second", starts_at=datetime.now(UTC) + timedelta(days=2))
+    # ...and a write anywhere (here: plain SQL) empties it through NOTIFY.
+    assert _wait_until(lambda: len(cache._entries) == 0)
+    assert [e["id"] for e in client.get("/events/ca--los-angeles").json()] == [first, second]
+
+
+def test_etag_gives_304_until_the_list_changes(client, db):
+    with psycopg.connect(db) as conn:
+        insert_event(conn)
+    response = client.get("/events/ca--los-angeles")
+    etag = response.headers["etag"]
+    again = client.get("/events/ca--los-angeles", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    with psycopg.connect(db) as conn:
+        insert_event(conn, title="another", starts_at=datetime.now(UTC) + timedelta(days=3))
+    assert _wait_until(
+        lambda: (
+            client.get("/events/ca--los-angeles", headers={"If-None-Match": etag}).status_code
+            == 200
+        )
+    )
