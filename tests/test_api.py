@@ -216,8 +216,11 @@ def _wait_until(predicate, timeout=5.0):
 def test_cached_answers_are_dropped_when_events_change(client, db):
     cache = client.app.state.events_cache
     assert _wait_until(lambda: cache.listening), "the cache listener never connected"
+    generation = cache.generation
     with psycopg.connect(db) as conn:
         first = insert_event(conn, title="first")
+    # Let the insert's own notification arrive first, so it cannot empty the cache below.
+    assert _wait_until(lambda: cache.generation > generation)
     assert [e["id"] for e in client.get("/events/ca--los-angeles").json()] == [first]
     assert len(cache._entries) == 1  # the answer is cached...
     with psycopg.connect(db) as conn:
