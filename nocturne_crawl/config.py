@@ -78,6 +78,10 @@ class Config:
     supabase_db_url: str | None = field(default=None, repr=False)
     sync_batch_size: int = 500
     sync_concurrency: int = 4
+    sync_retries: int = 4
+    sync_timeout_seconds: float = 10.0
+    db_batch_size: int = 1000
+    db_flush_seconds: float = 1.0
 
     # Crawling
     crawl_backend: str = "subprocess"
@@ -136,6 +140,10 @@ class Config:
             supabase_db_url=_env("SUPABASE_DB_URL"),
             sync_batch_size=_env_int("SYNC_BATCH_SIZE", cls.sync_batch_size),
             sync_concurrency=_env_int("SYNC_CONCURRENCY", cls.sync_concurrency),
+            sync_retries=_env_int("SYNC_RETRIES", cls.sync_retries),
+            sync_timeout_seconds=_env_float("SYNC_TIMEOUT_SECONDS", cls.sync_timeout_seconds),
+            db_batch_size=_env_int("DB_BATCH_SIZE", cls.db_batch_size),
+            db_flush_seconds=_env_float("DB_FLUSH_SECONDS", cls.db_flush_seconds),
             crawl_backend=_env("CRAWL_BACKEND", cls.crawl_backend),
             scrapyd_url=_env("SCRAPYD_URL", cls.scrapyd_url),
             crawl_concurrency=_env_int("CRAWL_CONCURRENCY", cls.crawl_concurrency),

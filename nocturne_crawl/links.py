@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+import re
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 # Query parameters that only track where a click came from; the same event with or
 # without them is the same link.
@@ -11,6 +12,11 @@ TRACKING_PARAMS = frozenset(
 )
 TRACKING_PREFIXES = ("utm_",)
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# What RFC 3986 allows in a path besides unreserved characters; '%' is kept so that
+# existing escapes stay as they are (and quoting twice changes nothing).
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_HOST_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?$")
+MAX_LINK_LENGTH = 2048
 
 
 def _is_tracking(name: str) -> bool:
@@ -18,37 +24,59 @@ def _is_tracking(name: str) -> bool:
     return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
 
 
+def _is_unsafe_char(ch: str) -> bool:
+    # Whitespace and control characters never belong in a link; lone surrogates cannot
+    # even be encoded.
+    code = ord(ch)
+    return ch.isspace() or code < 32 or code == 127 or 0xD800 <= code <= 0xDFFF
+
+
+def _ascii_host(hostname: str) -> str | None:
+    host = hostname.lower().rstrip(".")
+    if ":" in host:  # an IPv6 literal, already validated by urlsplit
+        return f"[{host}]"
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    return host if _HOST_RE.match(host) else None
+
+
 def canonical_link(url: str) -> str | None:
     """The canonical form of an http(s) event URL, or None when it is not one.
 
-    Scheme and host lower-cased, default port and fragment dropped, tracking parameters
-    removed (the rest kept in their order), and no trailing slash on the path except the
-    root. Idempotent: canonical_link(canonical_link(u)) == canonical_link(u).
+    Scheme and host lower-cased (international hosts in punycode), user info, default
+    port and fragment dropped, tracking parameters removed (the rest kept in their
+    order), path and query percent-encoded to plain ASCII, and no trailing slash on the
+    path except the root. Idempotent: canonical_link(canonical_link(u)) == canonical_link(u).
     """
     if not isinstance(url, str):
         return None
     text = url.strip()
-    if not text or any(ch in text for ch in "\x00\r\n\t "):
+    if not text or any(_is_unsafe_char(ch) for ch in text):
         return None
     try:
         parts = urlsplit(text)
         port = parts.port
+        hostname = parts.hostname
     except ValueError:
         return None
     scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS or not parts.hostname:
+    if scheme not in DEFAULT_PORTS or not hostname:
         return None
-    host = parts.hostname.lower().rstrip(".")
+    host = _ascii_host(hostname)
     if not host:
         return None
-    if ":" in host:
-        host = f"[{host}]"
     if port is not None and port != DEFAULT_PORTS[scheme]:
         host = f"{host}:{port}"
-    path = parts.path or "/"
+    path = quote(parts.path, safe=_PATH_SAFE) or "/"
     while path.endswith("/") and path != "/":
         path = path[:-1]
-    query = urlencode(
-        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
-    )
-    return urlunsplit((scheme, host, path, query, ""))
+    try:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        query = urlencode([(k, v) for k, v in pairs if not _is_tracking(k)])
+    except (ValueError, UnicodeError):
+        return None
+    link = urlunsplit((scheme, host, path, query, ""))
+    return link if len(link) <= MAX_LINK_LENGTH else None

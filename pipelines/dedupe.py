@@ -1,0 +1,152 @@
+"""Step 2: one row per event. Same link twice in a run, or one event listed on two sites.
+
+Cross-source candidates are the run's own items plus the events already stored for the
+city (earlier runs, other sources, other installs), loaded one day at a time when an item
+first falls on that day, so the check costs a dictionary lookup per item.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from itemadapter import ItemAdapter
+from psycopg.rows import dict_row
+from scrapy.crawler import Crawler
+
+from pipelines.database import store_conninfo
+from pipelines.drops import drop
+from pipelines.matching import WINDOW_SECONDS, Listing, same_event
+from pipelines.signals import duplicate_found
+
+log = logging.getLogger(__name__)
+
+BUCKET_SECONDS = 3600
+DAY = 86400
+# One city's stored events around one UTC day: the cross-source candidates.
+CANDIDATES_SQL = """
+    SELECT link, source, city, title, location, starts_at, latitude, longitude, is_online,
+           time, description, ends_at, is_free, price, image_url, source_id
+      FROM events
+     WHERE city = %s AND starts_at >= %s AND starts_at < %s AND status = 'active'"""
+
+
+class DedupePipeline:
+    """Drops repeats: by canonical link within the run, and cross-source duplicates."""
+
+    def __init__(self, crawler: Crawler, conninfo: str | None, window: float) -> None:
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.conninfo = conninfo
+        self.window = window
+        self.seen: set[str] = set()
+        self.aliases: set[str] = set()
+        self.buckets: dict[tuple[str, int], dict[str, Listing]] = {}
+        self.loaded_days: set[tuple[str, int]] = set()
+        self.alias_cities: set[str] = set()
+        self.conn: psycopg.Connection | None = None
+        self.db_warned = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> DedupePipeline:
+        minutes = crawler.settings.getfloat("NOCTURNE_DEDUPE_WINDOW_MINUTES", WINDOW_SECONDS / 60)
+        return cls(crawler, store_conninfo(crawler), minutes * 60)
+
+    def close_spider(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def process_item(self, item: Any) -> Any:
+        adapter = ItemAdapter(item)
+        link = adapter["link"]
+        if link in self.seen:
+            raise drop(self.stats, "duplicate", link)
+        self.seen.add(link)
+        listing = Listing.from_row(adapter.asdict())
+        self._load_stored(listing)
+        if link in self.aliases:
+            raise drop(self.stats, "cross_source_duplicate", f"{link} (known alias)")
+        match = self._find(listing)
+        if match is None:
+            self._remember(listing)
+            return item
+        if listing.richness > match.richness:
+            # The richer listing wins; the other one's link becomes its alias.
+            self._forget(match)
+            self._remember(listing)
+            self.aliases.add(match.link)
+            self._announce(match.link, link, match.source)
+            self.stats.inc_value("nocturne/dedupe/replaced")
+            return item
+        self.aliases.add(link)
+        self._announce(link, match.link, listing.source)
+        raise drop(self.stats, "cross_source_duplicate", f"{link} is {match.link}")
+
+    def _announce(self, link: str, event_link: str, source: str) -> None:
+        self.crawler.signals.send_catch_log(
+            duplicate_found, link=link, event_link=event_link, source=source
+        )
+
+    def _find(self, listing: Listing) -> Listing | None:
+        bucket = int(listing.start // BUCKET_SECONDS)
+        reach = int(self.window // BUCKET_SECONDS) + 1
+        for b in range(bucket - reach, bucket + reach + 1):
+            for candidate in self.buckets.get((listing.city, b), {}).values():
+                if same_event(listing, candidate, self.window):
+                    return candidate
+        return None
+
+    def _remember(self, listing: Listing) -> None:
+        key = (listing.city, int(listing.start // BUCKET_SECONDS))
+        self.buckets.setdefault(key, {})[listing.link] = listing
+
+    def _forget(self, listing: Listing) -> None:
+        key = (listing.city, int(listing.start // BUCKET_SECONDS))
+        self.buckets.get(key, {}).pop(listing.link, None)
+
+    def _connection(self) -> psycopg.Connection | None:
+        if self.conn is not None and not self.conn.closed:
+            return self.conn
+        if not self.conninfo:
+            return None
+        try:
+            self.conn = psycopg.connect(self.conninfo, autocommit=True, row_factory=dict_row)
+        except psycopg.Error as exc:
+            if not self.db_warned:
+                log.warning("dedupe: stored events unavailable (%s); in-run checks only", exc)
+                self.db_warned = True
+            return None
+        return self.conn
+
+    def _load_stored(self, listing: Listing) -> None:
+        day = int(listing.start // DAY)
+        if (listing.city, day) in self.loaded_days:
+            return
+        conn = self._connection()
+        if conn is None:
+            return
+        start = datetime.fromtimestamp(day * DAY, UTC) - timedelta(seconds=self.window)
+        end = datetime.fromtimestamp((day + 1) * DAY, UTC) + timedelta(seconds=self.window)
+        try:
+            if listing.city not in self.alias_cities:
+                rows = conn.execute(
+                    """SELECT a.link FROM event_aliases a JOIN events e ON e.link = a.event_link
+                       WHERE e.city = %s""",
+                    (listing.city,),
+                ).fetchall()
+                self.aliases.update(r["link"] for r in rows)
+                self.alias_cities.add(listing.city)
+            rows = conn.execute(CANDIDATES_SQL, (listing.city, start, end)).fetchall()
+        except psycopg.Error as exc:
+            log.warning("dedupe: could not load stored events: %s", exc)
+            self.conn = None
+            return
+        self.loaded_days.add((listing.city, day))
+        for row in rows:
+            stored = Listing.from_row(row)
+            # A link this run already passed is represented by the run's own listing.
+            if stored.link not in self.seen:
+                self._remember(stored)

@@ -1,0 +1,119 @@
+"""When two listings on different sites are the same event (the rule in README, "Pipelines")."""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from difflib import SequenceMatcher
+from typing import Any
+
+TITLE_RATIO = 0.85  # SequenceMatcher ratio of normalized titles
+VENUE_RATIO = 0.8
+WINDOW_SECONDS = 30 * 60
+DISTANCE_METERS = 200.0
+# The fields that make one listing richer than another (counted when not empty).
+RICH_FIELDS = (
+    "time",
+    "location",
+    "description",
+    "ends_at",
+    "latitude",
+    "longitude",
+    "is_free",
+    "price",
+    "image_url",
+    "source_id",
+)
+
+
+def match_key(text: str | None) -> str:
+    """Lower-case letters and digits, accents removed, words separated by one space."""
+    if not text:
+        return ""
+    decomposed = unicodedata.normalize("NFKD", text)
+    chars = [
+        ch if ch.isalnum() else " " for ch in decomposed.casefold() if not unicodedata.combining(ch)
+    ]
+    return " ".join("".join(chars).split())
+
+
+def richness(row: dict[str, Any]) -> int:
+    return sum(1 for name in RICH_FIELDS if row.get(name) not in (None, ""))
+
+
+def distance_meters(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_000 * math.asin(min(1.0, math.sqrt(h)))
+
+
+@dataclass(slots=True)
+class Listing:
+    """What matching needs to know about one stored or passing event."""
+
+    link: str
+    source: str
+    city: str
+    start: float  # epoch seconds
+    title: str  # match_key of the title
+    venue: str  # match_key of the location
+    latitude: float | None
+    longitude: float | None
+    is_online: bool
+    richness: int
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Listing:
+        starts_at: datetime = row["starts_at"]
+        return cls(
+            link=row["link"],
+            source=row["source"],
+            city=row["city"],
+            start=starts_at.timestamp(),
+            title=match_key(row.get("title")),
+            venue=match_key(row.get("location")),
+            latitude=row.get("latitude"),
+            longitude=row.get("longitude"),
+            is_online=bool(row.get("is_online")),
+            richness=richness(row),
+        )
+
+
+def _similar(a: str, b: str, ratio: float) -> bool:
+    if a == b:
+        return True
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
+    return (
+        matcher.real_quick_ratio() >= ratio
+        and matcher.quick_ratio() >= ratio
+        and (matcher.ratio() >= ratio)
+    )
+
+
+def same_place(a: Listing, b: Listing) -> bool | None:
+    """True/False when both sides say where they are; None when one side does not."""
+    if None not in (a.latitude, a.longitude, b.latitude, b.longitude):
+        far = distance_meters(a.latitude, a.longitude, b.latitude, b.longitude)  # type: ignore[arg-type]
+        return far <= DISTANCE_METERS
+    if a.venue and b.venue:
+        return a.venue in b.venue or b.venue in a.venue or _similar(a.venue, b.venue, VENUE_RATIO)
+    if a.is_online and b.is_online:
+        return True
+    return None
+
+
+def same_event(a: Listing, b: Listing, window: float = WINDOW_SECONDS) -> bool:
+    """Two sites' listings of one event: other source, close start, same title and place."""
+    if a.source == b.source or a.city != b.city or abs(a.start - b.start) > window:
+        return False
+    if not a.title or not _similar(a.title, b.title, TITLE_RATIO):
+        return False
+    place = same_place(a, b)
+    if place is None:
+        # Nothing to compare the place by: only an exact title is enough.
+        return a.title == b.title
+    return place

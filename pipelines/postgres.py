@@ -1,0 +1,354 @@
+"""Step 3: batched upsert into PostgreSQL, one transaction per batch.
+
+Rows are buffered and written when the batch is full, when the flush interval has passed
+and at spider close: COPY into a temporary staging table, then one
+`INSERT ... SELECT ... ON CONFLICT (link) DO UPDATE`. A batch the database refuses for its
+data is split until the refused rows are isolated (dropped and counted); a batch that
+fails for any other reason (connection lost, server down) stays in memory and is retried
+at the next flush. Only committed rows are announced to the mirror.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import psycopg
+from itemadapter import ItemAdapter
+from psycopg import sql
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.utils.reactor import is_reactor_installed
+from twisted.internet import task
+
+from pipelines.database import store_conninfo
+from pipelines.signals import duplicate_found, events_stored
+from pipelines.vanished import mark_vanished
+
+log = logging.getLogger(__name__)
+
+# What the pipeline writes (the rest of the row is the database's: id, status, times).
+COLUMNS = (
+    "title",
+    "link",
+    "date",
+    "time",
+    "location",
+    "description",
+    "source",
+    "city",
+    "starts_at",
+    "ends_at",
+    "timezone",
+    "latitude",
+    "longitude",
+    "is_online",
+    "is_free",
+    "price",
+    "image_url",
+    "source_id",
+)
+_CONTENT = [c for c in COLUMNS if c != "link"] + ["status"]
+_cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
+
+STAGING_SQL = sql.SQL(
+    "CREATE TEMP TABLE IF NOT EXISTS events_staging ON COMMIT DELETE ROWS AS "
+    "SELECT {cols} FROM events WITH NO DATA"
+).format(cols=_cols)
+COPY_SQL = sql.SQL("COPY events_staging ({cols}) FROM STDIN").format(cols=_cols)
+_changed = sql.SQL("({old}) IS DISTINCT FROM ({new})").format(
+    old=sql.SQL(", ").join(sql.SQL("e.{}").format(sql.Identifier(c)) for c in _CONTENT),
+    new=sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in _CONTENT),
+)
+# updated_at moves (and synced_at clears) only when the content changed, so a re-crawl
+# of unchanged events leaves nothing for the mirror to send again. xmax = 0 tells a row
+# this statement inserted from one it updated.
+UPSERT_SQL = sql.SQL(
+    """INSERT INTO events AS e ({cols}, status, last_scraped, updated_at)
+       SELECT {cols}, 'active', now(), now() FROM events_staging
+       ON CONFLICT (link) DO UPDATE SET {sets}, status = EXCLUDED.status,
+           last_scraped = now(),
+           updated_at = CASE WHEN {changed} THEN now() ELSE e.updated_at END,
+           synced_at = CASE WHEN {changed} THEN NULL ELSE e.synced_at END
+       RETURNING e.link, e.city, (e.xmax = 0) AS inserted, (e.updated_at = now()) AS changed"""
+).format(
+    cols=_cols,
+    sets=sql.SQL(", ").join(
+        sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in COLUMNS if c != "link"
+    ),
+    changed=_changed,
+)
+# Remember duplicates whose kept event is stored; the aliased row (if any) goes.
+ALIAS_SQL = """
+    INSERT INTO event_aliases (link, event_link, source)
+    SELECT a.link, a.event_link, a.source
+      FROM unnest(%s::text[], %s::text[], %s::text[]) AS a(link, event_link, source)
+     WHERE a.link <> a.event_link AND EXISTS (SELECT 1 FROM events WHERE link = a.event_link)
+    ON CONFLICT (link) DO UPDATE SET event_link = EXCLUDED.event_link
+    RETURNING link, event_link"""
+REPOINT_SQL = """
+    UPDATE event_aliases AS x SET event_link = a.event_link
+      FROM unnest(%s::text[], %s::text[]) AS a(link, event_link)
+     WHERE x.event_link = a.link AND x.link <> a.event_link"""
+DELETE_ALIASED_SQL = "DELETE FROM events WHERE link = ANY(%s) RETURNING link"
+NOTIFY_SQL = "SELECT pg_notify('events_changed', c) FROM unnest(%s::text[]) AS c"
+REFUSED = (psycopg.errors.IntegrityError, psycopg.errors.DataError)
+
+
+def row_of(item: Any) -> tuple[Any, ...]:
+    adapter = ItemAdapter(item)
+    return tuple(adapter.get(c) for c in COLUMNS)
+
+
+class PostgresPipeline:
+    """Buffers validated items and upserts them in batches; counts new and updated rows."""
+
+    def __init__(
+        self,
+        crawler: Crawler,
+        conninfo: str,
+        batch_size: int = 1000,
+        flush_seconds: float = 1.0,
+        max_backlog: int = 50_000,
+    ) -> None:
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.conninfo = conninfo
+        self.batch_size = max(1, batch_size)
+        self.flush_seconds = flush_seconds
+        self.max_backlog = max_backlog
+        self.buffer: dict[str, tuple[Any, ...]] = {}
+        self.aliases: dict[str, tuple[str, str]] = {}
+        self.conn: psycopg.Connection | None = None
+        self.run_started = None
+        self.db_errors = 0
+        self.last_flush = time.monotonic()
+        self.retry_after = 0.0
+        self.failures = 0
+        self.pairs: set[tuple[str, str]] = set()
+        self.timer: task.LoopingCall | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PostgresPipeline:
+        s = crawler.settings
+        pipe = cls(
+            crawler,
+            store_conninfo(crawler),
+            batch_size=s.getint("NOCTURNE_DB_BATCH_SIZE", 1000),
+            flush_seconds=s.getfloat("NOCTURNE_DB_FLUSH_SECONDS", 1.0),
+            max_backlog=s.getint("NOCTURNE_DB_MAX_BACKLOG", 50_000),
+        )
+        crawler.signals.connect(pipe.remember_alias, signal=duplicate_found)
+        crawler.signals.connect(pipe.spider_closed, signal=signals.spider_closed)
+        return pipe
+
+    # -- Scrapy hooks ----------------------------------------------------------------
+
+    def open_spider(self) -> None:
+        self._connect()
+        if self.flush_seconds > 0 and is_reactor_installed():
+            # Items may trickle in slowly; the page should still see them within seconds.
+            # (Outside a running crawl there is no reactor to tick: the per-item check does.)
+            self.timer = task.LoopingCall(self._flush_if_due)
+            self.timer.start(self.flush_seconds, now=False)
+
+    def process_item(self, item: Any) -> Any:
+        row = row_of(item)
+        self.buffer[row[1]] = row
+        self.pairs.add((row[7], row[6]))
+        if len(self.buffer) >= self.batch_size:
+            self.flush()
+        else:
+            self._flush_if_due()
+        return item
+
+    def close_spider(self) -> None:
+        if self.timer is not None and self.timer.running:
+            self.timer.stop()
+        # Last chance for rows kept after a failure: a few quick attempts.
+        for pause in (0.0, 0.5, 1.0, 2.0):
+            time.sleep(pause)
+            self.retry_after = 0.0
+            self.flush()
+            if not self.buffer:
+                break
+        if self.buffer:
+            log.error("%d rows could not be stored in this run", len(self.buffer))
+            self.stats.inc_value("nocturne/dropped/db_unavailable", len(self.buffer))
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        try:
+            self._mark_vanished(reason)
+        finally:
+            if self.conn is not None:
+                self.conn.close()
+                self.conn = None
+
+    def remember_alias(self, link: str, event_link: str, source: str) -> None:
+        self.aliases[link] = (event_link, source)
+
+    # -- Writing ---------------------------------------------------------------------
+
+    def _flush_if_due(self) -> None:
+        if time.monotonic() - self.last_flush >= self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows (and pending aliases) now, unless backing off."""
+        if (not self.buffer and not self.aliases) or time.monotonic() < self.retry_after:
+            return
+        self.last_flush = time.monotonic()
+        batch, self.buffer = self.buffer, {}
+        failed = self._write(batch)
+        if failed:
+            self.failures += 1
+            self.retry_after = time.monotonic() + min(30.0, 0.5 * 2**self.failures)
+            # Rows scraped since the failure are newer than the kept ones.
+            merged = {**failed, **self.buffer}
+            if len(merged) > self.max_backlog:
+                excess = len(merged) - self.max_backlog
+                for link in list(merged)[:excess]:
+                    del merged[link]
+                self.stats.inc_value("nocturne/dropped/db_backlog", excess)
+            self.buffer = merged
+        else:
+            self.failures = 0
+
+    def _connect(self) -> psycopg.Connection | None:
+        if self.conn is not None and not self.conn.closed and not self.conn.broken:
+            return self.conn
+        try:
+            conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
+            conn.execute(STAGING_SQL)
+        except psycopg.Error as exc:
+            log.error("postgres: cannot connect: %s", type(exc).__name__)
+            return None
+        if self.run_started is None:
+            # Database time, like last_scraped: rows this run touches are stamped after it.
+            self.run_started = conn.execute("SELECT now()").fetchone()[0]
+        self.conn = conn
+        return conn
+
+    def _write(self, batch: dict[str, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
+        """Store `batch`; the rows to try again later (empty when done)."""
+        conn = self._connect()
+        if conn is None:
+            self._count_error()
+            return batch
+        try:
+            with conn.transaction():
+                stored = self._upsert(conn, batch) if batch else []
+                aliased = self._store_aliases(conn)
+                cities = sorted({city for _, city, _, changed in stored if changed})
+                if cities:
+                    conn.execute(NOTIFY_SQL, (cities,))
+        except REFUSED as exc:
+            self._count_error()
+            if not batch:
+                log.error("postgres: duplicate links refused, forgotten: %s", exc)
+                self.aliases.clear()
+                return {}
+            log.warning("postgres: batch of %d refused (%s); isolating", len(batch), exc)
+            return self._bisect(batch)
+        except psycopg.Error as exc:
+            self._count_error()
+            log.error("postgres: batch of %d rolled back, kept for retry: %s", len(batch), exc)
+            if conn.broken or conn.closed:
+                self.conn = None
+            return batch
+        self._committed(stored, aliased)
+        return {}
+
+    def _bisect(self, batch: dict[str, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
+        if len(batch) == 1:
+            link = next(iter(batch))
+            log.warning("postgres: row refused by the database, dropped: %s", link)
+            self.stats.inc_value("nocturne/dropped/db_rejected")
+            return {}
+        items = list(batch.items())
+        half = len(items) // 2
+        kept: dict[str, tuple[Any, ...]] = {}
+        for part in (dict(items[:half]), dict(items[half:])):
+            kept.update(self._write_quietly(part))
+        return kept
+
+    def _write_quietly(self, part: dict[str, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
+        conn = self._connect()
+        if conn is None:
+            return part
+        try:
+            with conn.transaction():
+                stored = self._upsert(conn, part)
+                cities = sorted({city for _, city, _, changed in stored if changed})
+                if cities:
+                    conn.execute(NOTIFY_SQL, (cities,))
+        except REFUSED:
+            return self._bisect(part)
+        except psycopg.Error:
+            if conn.broken or conn.closed:
+                self.conn = None
+            return part
+        self._committed(stored, [])
+        return {}
+
+    def _upsert(self, conn: psycopg.Connection, batch: dict[str, tuple[Any, ...]]) -> list:
+        with conn.cursor() as cur:
+            with cur.copy(COPY_SQL) as copy:
+                for row in batch.values():
+                    copy.write_row(row)
+            cur.execute(UPSERT_SQL)
+            return cur.fetchall()
+
+    def _store_aliases(self, conn: psycopg.Connection) -> list[tuple[str, str]]:
+        if not self.aliases:
+            return []
+        links = list(self.aliases)
+        kept = [self.aliases[k][0] for k in links]
+        sources = [self.aliases[k][1] for k in links]
+        done = conn.execute(ALIAS_SQL, (links, kept, sources)).fetchall()
+        if done:
+            conn.execute(REPOINT_SQL, ([a for a, _ in done], [k for _, k in done]))
+            deleted = conn.execute(DELETE_ALIASED_SQL, ([a for a, _ in done],)).fetchall()
+            self.stats.inc_value("nocturne/dedupe/rows_merged", len(deleted))
+        return done
+
+    def _committed(self, stored: list, aliased: list[tuple[str, str]]) -> None:
+        new = sum(1 for _, _, inserted, _ in stored if inserted)
+        self.stats.inc_value("nocturne/items_new", new)
+        self.stats.inc_value("nocturne/items_updated", len(stored) - new)
+        for link, _ in aliased:
+            self.aliases.pop(link, None)
+        changed = [link for link, _, _, is_changed in stored if is_changed]
+        if changed:
+            self.crawler.signals.send_catch_log(events_stored, links=changed)
+
+    def _count_error(self) -> None:
+        self.db_errors += 1
+        self.stats.inc_value("nocturne/db_errors")
+
+    # -- Vanished events ----------------------------------------------------------------
+
+    def _mark_vanished(self, reason: str) -> None:
+        source_errors = self.stats.get_value("nocturne/source_errors", 0)
+        complete = reason == "finished" and not source_errors and not self.db_errors
+        if not complete or self.buffer or self.run_started is None:
+            log.info(
+                "vanished events: not marked (reason=%s, source errors=%s, db errors=%s)",
+                reason,
+                source_errors,
+                self.db_errors,
+            )
+            return
+        conn = self._connect()
+        if conn is None:
+            return
+        changed: list[str] = []
+        for city, source in sorted(self.pairs):
+            try:
+                changed += mark_vanished(conn, city, source, self.run_started)
+            except psycopg.Error as exc:
+                log.error("vanished events: %s/%s not marked: %s", city, source, exc)
+        self.stats.set_value("nocturne/vanished", len(changed))
+        if changed:
+            self.crawler.signals.send_catch_log(events_stored, links=changed)

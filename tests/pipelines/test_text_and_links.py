@@ -1,0 +1,95 @@
+"""Plain text and canonical links: examples, and properties over arbitrary input."""
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nocturne_crawl.links import canonical_link
+from pipelines.text import plain_text
+
+# Fragments that make markup, entities and escaped markup more likely than random text.
+html_ish = st.lists(
+    st.sampled_from(
+        list("<>&;#/=\"' abcx1\n\t\r\x00")
+        + ["&amp;", "&lt;", "&gt;", "<p>", "</p>", "<br>", "<b>", "&#", "<!--", "-->", "<script>"]
+    ),
+    max_size=40,
+).map("".join)
+url_ish = st.one_of(
+    st.text(max_size=120),
+    st.builds(
+        lambda scheme, host, path, query, frag: f"{scheme}://{host}{path}?{query}#{frag}",
+        st.sampled_from(["http", "https", "HTTPS", "ftp", "javascript"]),
+        st.text(min_size=0, max_size=20),
+        st.text(max_size=30),
+        st.text(max_size=30),
+        st.text(max_size=10),
+    ),
+    st.sampled_from(
+        [
+            "https://www.eventbrite.com/e/x-1/?aff=a&utm_source=b&keep=1#f",
+            "https://xn--bcher-kva.de/%C3%9C?x=%C3%A4",
+            "http://[::1]:8080/a//b/",
+            "https://a.com/%zz?q=%&q=%25",
+        ]
+    ),
+)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.text(max_size=300), html_ish))
+def test_plain_text_is_idempotent_and_never_raises(raw):
+    once = plain_text(raw)
+    assert plain_text(once) == once
+    multi = plain_text(raw, multiline=True)
+    assert plain_text(multi, multiline=True) == multi
+    if once is not None:
+        assert once == once.strip() and "\x00" not in once and "<p>" not in once
+
+
+@settings(max_examples=200)
+@given(st.text(max_size=300), st.integers(min_value=1, max_value=50))
+def test_plain_text_respects_the_length_cap(raw, cap):
+    text = plain_text(raw, cap, multiline=True)
+    assert text is None or len(text) <= cap
+    assert plain_text(text, cap, multiline=True) == text
+
+
+@settings(max_examples=500)
+@given(url_ish)
+def test_canonical_link_is_idempotent_ascii_and_never_raises(raw):
+    link = canonical_link(raw)
+    if link is not None:
+        assert canonical_link(link) == link
+        assert link.isascii() and link.startswith(("http://", "https://"))
+        assert not any(ch.isspace() for ch in link) and "#" not in link
+
+
+def test_plain_text_strips_tags_scripts_and_entities():
+    raw = '<div class="x"><p>Doors&nbsp;at <b>9</b> &amp; late</p><script>alert(1)</script><p>2nd</p></div>'
+    assert plain_text(raw, multiline=True) == "Doors at 9 & late\n\n2nd"
+    assert plain_text(raw) == "Doors at 9 & late 2nd"
+
+
+def test_plain_text_keeps_line_breaks_only_when_multiline():
+    assert plain_text("one<br>two\r\nthree", multiline=True) == "one\ntwo\nthree"
+    assert plain_text("one<br>two\r\nthree") == "one two three"
+
+
+def test_double_escaped_markup_is_cleaned_to_a_fixed_point():
+    assert plain_text("&lt;b&gt;Bold&lt;/b&gt; &amp;amp; co") == "Bold & co"
+
+
+def test_plain_text_of_nothing_is_none():
+    assert plain_text(None) is None
+    assert plain_text(" <p> </p> \x00") is None
+
+
+def test_canonical_link_tracking_fragment_and_trailing_slash():
+    raw = "HTTPS://www.Eventbrite.com/e/rave-123/?utm_medium=x&aff=y&ref=z&_gl=1&id=7#tix"
+    assert canonical_link(raw) == "https://www.eventbrite.com/e/rave-123?id=7"
+
+
+def test_canonical_link_refuses_unicode_spaces_and_encodes_unicode():
+    assert canonical_link("https://luma.com/a\u2028b") is None
+    assert canonical_link("https://bücher.de/Ü") == "https://xn--bcher-kva.de/%C3%9C"
+    assert canonical_link("https://user:pw@luma.com/x") == "https://luma.com/x"
