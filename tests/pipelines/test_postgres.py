@@ -1,0 +1,173 @@
+"""Step 3 against real PostgreSQL: batched upsert, counts, faults, vanished events."""
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from tests.support.events import insert_event
+from tests.support.pipeline_runs import PipelineRun, make_item, run_items
+
+STORE_ONLY = {
+    "pipelines.validate.ValidatePipeline": 100,
+    "pipelines.postgres.PostgresPipeline": 300,
+}
+
+
+def count(db: str, where: str = "true") -> int:
+    with psycopg.connect(db) as conn:
+        return conn.execute(f"SELECT count(*) FROM events WHERE {where}").fetchone()[0]
+
+
+async def test_new_then_updated_and_the_same_crawl_twice_leaves_the_same_rows(db):
+    items = [make_item() for _ in range(25)]
+    settings = {"NOCTURNE_DATABASE_URL": db, "NOCTURNE_DB_BATCH_SIZE": 10}
+    _, first = await run_items(items, settings)
+    assert (first["nocturne/items_new"], first["nocturne/items_updated"]) == (25, 0)
+    with psycopg.connect(db) as conn:
+        before = dict(
+            conn.execute("SELECT link, (created_at, updated_at, last_scraped) FROM events")
+        )
+    again = [make_item(link=i.link, title=i.title, starts_at=i.starts_at) for i in items]
+    for item, old in zip(again, items, strict=True):
+        item.location, item.latitude, item.source_id = old.location, old.latitude, old.source_id
+    again[0].title = "Renamed"
+    _, second = await run_items(again, settings)
+    assert (second["nocturne/items_new"], second["nocturne/items_updated"]) == (0, 25)
+    assert count(db) == 25
+    with psycopg.connect(db) as conn:
+        after = dict(
+            conn.execute("SELECT link, (created_at, updated_at, last_scraped) FROM events")
+        )
+    for link, (created, updated, scraped) in after.items():
+        assert created == before[link][0]
+        assert scraped > before[link][2]
+        # updated_at moves only where the content changed
+        assert (updated > before[link][1]) == (link == items[0].link)
+
+
+async def test_duplicate_links_in_one_batch_do_not_break_on_conflict(db):
+    item = make_item()
+    twin = make_item(link=item.link + "?utm_source=x", title="Later wins")
+    run = await PipelineRun({"NOCTURNE_DATABASE_URL": db, "ITEM_PIPELINES": STORE_ONLY}).open()
+    await run.feed([item, twin, make_item()])
+    stats = await run.close()
+    assert stats.get("nocturne/db_errors", 0) == 0
+    assert stats["nocturne/items_new"] == 2
+    with psycopg.connect(db) as conn:
+        titles = [r[0] for r in conn.execute("SELECT title FROM events ORDER BY id")]
+    assert "Later wins" in titles and len(titles) == 2
+
+
+async def test_each_committed_batch_notifies_its_city(db):
+    listener = psycopg.connect(db, autocommit=True)
+    listener.execute("LISTEN events_changed")
+    try:
+        items = [make_item() for _ in range(7)] + [make_item(city="ny--new-york")]
+        await run_items(items, {"NOCTURNE_DATABASE_URL": db, "NOCTURNE_DB_BATCH_SIZE": 4})
+        got = [n.payload for n in listener.notifies(timeout=1.0, stop_after=3)]
+    finally:
+        listener.close()
+    assert got.count("ca--los-angeles") == 2
+    assert "ny--new-york" in got
+
+
+async def test_a_batch_the_database_refuses_loses_only_the_refused_row(db):
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("ALTER TABLE events ADD CONSTRAINT test_no_poison CHECK (title <> 'Poison')")
+    try:
+        items = [make_item() for _ in range(9)]
+        items[4].title = "Poison"
+        run, stats = await run_items(
+            items, {"NOCTURNE_DATABASE_URL": db, "NOCTURNE_DB_BATCH_SIZE": 5}
+        )
+    finally:
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute("ALTER TABLE events DROP CONSTRAINT test_no_poison")
+    assert stats["nocturne/db_errors"] == 1
+    assert stats["nocturne/dropped/db_rejected"] == 1
+    assert stats["nocturne/items_new"] == 8
+    assert count(db) == 8 and count(db, "title = 'Poison'") == 0
+
+
+async def test_connection_killed_mid_run_loses_nothing(db):
+    settings = {"NOCTURNE_DATABASE_URL": db, "NOCTURNE_DB_BATCH_SIZE": 5}
+    run = await PipelineRun(settings).open()
+    items = [make_item() for _ in range(23)]
+    await run.feed(items[:10])
+    assert count(db) == 10
+    store = run.pipeline("PostgresPipeline")
+    with psycopg.connect(db, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (store.conn.info.backend_pid,))
+    await run.feed(items[10:])
+    assert run.stats.get_value("nocturne/db_errors") >= 1
+    assert store.buffer  # kept in memory for the retry
+    stats = await run.close()
+    assert count(db) == 23
+    assert stats["nocturne/items_new"] == 23
+    with psycopg.connect(db) as conn:
+        links = {r[0] for r in conn.execute("SELECT link FROM events")}
+    assert links == {i.link for i in items}
+
+
+async def test_server_unreachable_for_the_whole_run_fails_soft(db):
+    dead = psycopg.conninfo.make_conninfo(db, host="127.0.0.1", port=1, connect_timeout=1)
+    items = [make_item() for _ in range(3)]
+    run, stats = await run_items(
+        items,
+        {
+            "NOCTURNE_DATABASE_URL": dead,
+            "NOCTURNE_DB_BATCH_SIZE": 2,
+            "ITEM_PIPELINES": STORE_ONLY,
+        },
+    )
+    assert stats["nocturne/db_errors"] >= 1
+    assert stats["nocturne/dropped/db_unavailable"] == 3
+    assert len(run.passed) == 3  # the crawl itself went on
+
+
+def _upcoming(days: float) -> datetime:
+    return datetime.now(UTC) + timedelta(days=days)
+
+
+@pytest.fixture
+def stored_events(db):
+    """Five upcoming LA Eventbrite events, one past, one upcoming Meetup."""
+    with psycopg.connect(db, autocommit=True) as conn:
+        links = [f"https://www.eventbrite.com/e/stored-{n}" for n in range(5)]
+        for n, link in enumerate(links):
+            insert_event(conn, link=link, title=f"Stored {n}", starts_at=_upcoming(n + 1))
+        insert_event(conn, link="https://www.eventbrite.com/e/past", starts_at=_upcoming(-2))
+        insert_event(
+            conn, link="https://www.meetup.com/g/events/1", source="meetup", starts_at=_upcoming(1)
+        )
+        conn.execute("UPDATE events SET last_scraped = now() - interval '1 hour'")
+    return links
+
+
+def _again(link: str, n: int):
+    return make_item(link=link, title=f"Stored {n}", starts_at=_upcoming(n + 1))
+
+
+async def test_a_complete_crawl_cancels_what_it_no_longer_lists(db, stored_events):
+    seen = [_again(stored_events[0], 0), _again(stored_events[1], 1)]
+    _, stats = await run_items(seen, {"NOCTURNE_DATABASE_URL": db})
+    assert stats["nocturne/vanished"] == 3
+    with psycopg.connect(db) as conn:
+        status = dict(conn.execute("SELECT link, status FROM events"))
+    assert [status[link] for link in stored_events] == ["active"] * 2 + ["cancelled"] * 3
+    assert status["https://www.eventbrite.com/e/past"] == "active"
+    assert status["https://www.meetup.com/g/events/1"] == "active"
+    # One of them is listed again: it comes back.
+    await run_items(seen + [_again(stored_events[2], 2)], {"NOCTURNE_DATABASE_URL": db})
+    assert count(db, "status = 'cancelled'") == 2
+
+
+@pytest.mark.parametrize("how", ["shutdown", "closespider_timeout", "source_errors"])
+async def test_a_partial_crawl_marks_nothing(db, stored_events, how):
+    run = await PipelineRun({"NOCTURNE_DATABASE_URL": db}).open()
+    await run.feed([_again(stored_events[0], 0)])
+    if how == "source_errors":
+        run.stats.inc_value("nocturne/source_errors")
+    await run.close("finished" if how == "source_errors" else how)
+    assert count(db, "status = 'cancelled'") == 0
