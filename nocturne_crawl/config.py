@@ -47,6 +47,16 @@ def _env_bool(name: str, default: bool) -> bool:
     return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
+RENDER_MODES = ("auto", "browser", "off")
+
+
+def _render_mode(raw: str) -> str:
+    mode = raw.strip().lower()
+    if mode not in RENDER_MODES:
+        raise ValueError(f"NOCTURNE_RENDER must be one of {', '.join(RENDER_MODES)}, got {raw!r}")
+    return mode
+
+
 def _secret() -> object:
     return field(default=None, repr=False)
 
@@ -97,6 +107,12 @@ class Config:
     meetup_base_url: str = "https://www.meetup.com"
     luma_api_base_url: str = "https://api.lu.ma"
     luma_base_url: str = "https://luma.com"
+    render_mode: str = "auto"  # auto | browser | off (NOCTURNE_RENDER)
+    robotstxt_obey: bool = False
+    chromium_executable: str | None = None
+    crawl_horizon_days: int = 30
+    meetup_query_cap: int = 380
+    luma_details_delay: float = 0.5
 
     # Email
     smtp_url: str | None = field(default=None, repr=False)
@@ -161,6 +177,12 @@ class Config:
             meetup_base_url=_env("MEETUP_BASE_URL", cls.meetup_base_url),
             luma_api_base_url=_env("LUMA_API_BASE_URL", cls.luma_api_base_url),
             luma_base_url=_env("LUMA_BASE_URL", cls.luma_base_url),
+            render_mode=_render_mode(_env("NOCTURNE_RENDER", cls.render_mode)),
+            robotstxt_obey=_env_bool("ROBOTSTXT_OBEY", cls.robotstxt_obey),
+            chromium_executable=_env("PLAYWRIGHT_CHROMIUM_EXECUTABLE"),
+            crawl_horizon_days=_env_int("CRAWL_HORIZON_DAYS", cls.crawl_horizon_days),
+            meetup_query_cap=_env_int("MEETUP_QUERY_CAP", cls.meetup_query_cap),
+            luma_details_delay=_env_float("LUMA_DETAILS_DELAY", cls.luma_details_delay),
             smtp_url=_env("SMTP_URL"),
             mail_from=_env("MAIL_FROM", cls.mail_from),
             digest_cron=_env("DIGEST_CRON", cls.digest_cron),

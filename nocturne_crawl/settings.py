@@ -1,5 +1,6 @@
 """Scrapy settings for Nocturne (`scrapy.cfg` points here). Values come from `Config`."""
 
+from nocturne_crawl.browser import launch_options
 from nocturne_crawl.config import Config
 
 _config = Config.from_env()
@@ -9,14 +10,65 @@ SPIDER_MODULES = ["spiders"]
 NEWSPIDER_MODULE = "spiders"
 
 USER_AGENT = "Nocturne/0.1 (+https://github.com/nocturne-events/nocturne; city events aggregator)"
-ROBOTSTXT_OBEY = False
+ROBOTSTXT_OBEY = _config.robotstxt_obey
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
 
 EVENTBRITE_BASE_URL = _config.eventbrite_base_url
 MEETUP_BASE_URL = _config.meetup_base_url
 LUMA_API_BASE_URL = _config.luma_api_base_url
+# The public Luma host: event links are built on it (`{LUMA_BASE_URL}/<slug>`); it is
+# never fetched, so a crawl against the simulator leaves it at https://luma.com.
 LUMA_BASE_URL = _config.luma_base_url
+
+# Politeness: the sites are undocumented surfaces that throttle by IP (SOURCES.md §4).
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_DELAY = 0.25
+DOWNLOAD_TIMEOUT = 30
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 0.5
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+
+# Retries: exponential backoff (RETRY_BACKOFF_BASE * 2**n, at most RETRY_BACKOFF_MAX)
+# or the server's Retry-After, on throttling, server errors and timeouts.
+RETRY_ENABLED = True
+RETRY_TIMES = 4
+RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
+RETRY_BACKOFF_BASE = 1.0
+RETRY_BACKOFF_MAX = 60.0
+RETRY_AFTER_MAX = 120.0
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "nocturne_crawl.retry.BackoffRetryMiddleware": 550,
+}
+
+# Spider knobs (see README "Spiders").
+NOCTURNE_RENDER = _config.render_mode
+CRAWL_HORIZON_DAYS = _config.crawl_horizon_days
+EVENTBRITE_MAX_PAGES = 50
+MEETUP_QUERY_CAP = _config.meetup_query_cap
+MEETUP_PAGE_SIZE = 50
+MEETUP_MAX_PAGES_PER_WINDOW = 10
+LUMA_PAGE_SIZE = 50
+LUMA_MAX_PAGES = 100
+LUMA_FETCH_DESCRIPTIONS = True
+LUMA_DETAILS_DELAY = _config.luma_details_delay
+LUMA_DETAILS_CONCURRENCY = 2
+
+# scrapy-playwright: only requests with meta playwright=True go through Chromium; the
+# others fall through to Scrapy's own HTTP handler. NOCTURNE_RENDER=off leaves the
+# handler out entirely (no Playwright driver process at all).
+if NOCTURNE_RENDER != "off":
+    DOWNLOAD_HANDLERS = {
+        "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+        "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+    }
+PLAYWRIGHT_BROWSER_TYPE = "chromium"
+PLAYWRIGHT_LAUNCH_OPTIONS = launch_options(_config.chromium_executable)
+PLAYWRIGHT_ABORT_REQUEST = "nocturne_crawl.browser.skip_heavy_resource"
+PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 20_000
+PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
 
 # validate -> dedupe -> store -> mirror (README, "Pipelines").
 ITEM_PIPELINES: dict[str, int] = {
