@@ -11,28 +11,49 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
+import hashlib
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
+from dataclasses import dataclass
 
 import psycopg
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class CachedBody:
+    """An answer as sent: the JSON, its gzip form (compressed once, sent many times), its ETag."""
+
+    body: bytes
+    etag: str
+    gzipped: bytes | None = None
+
+    @classmethod
+    def of(cls, body: bytes, compress: bool) -> CachedBody:
+        etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        # Below ~1 KiB gzip saves nothing worth a header.
+        gzipped = (
+            gzip.compress(body, compresslevel=6, mtime=0) if compress and len(body) > 1024 else None
+        )
+        return cls(body, etag, gzipped)
+
+
 class ResponseCache:
     def __init__(self, max_entries: int = 2048, ttl_seconds: float = 60.0):
         self.max_entries = max_entries
         self.ttl = ttl_seconds
-        self._entries: OrderedDict[Hashable, tuple[float, bytes, str]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[float, CachedBody]] = OrderedDict()
         self.enabled = max_entries > 0
         self.listening = False
         # Bumped by every clear(): an answer read from the database before a change must
         # not be stored after the change emptied the cache.
         self.generation = 0
 
-    def get(self, key: Hashable) -> tuple[bytes, str] | None:
+    def get(self, key: Hashable) -> CachedBody | None:
         # Only serve from the cache while the listener is connected: without it, a change
         # could go unnoticed for up to the TTL.
         if not (self.enabled and self.listening):
@@ -40,19 +61,23 @@ class ResponseCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        stored_at, body, etag = entry
+        stored_at, cached = entry
         if time.monotonic() - stored_at > self.ttl:
             self._entries.pop(key, None)
             return None
-        return body, etag
+        return cached
 
-    def put(self, key: Hashable, body: bytes, etag: str, generation: int) -> None:
+    def put(self, key: Hashable, cached: CachedBody, generation: int) -> None:
         if not (self.enabled and self.listening) or generation != self.generation:
             return
-        self._entries[key] = (time.monotonic(), body, etag)
+        self._entries[key] = (time.monotonic(), cached)
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and self.listening
 
     def clear(self) -> None:
         self.generation += 1

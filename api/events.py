@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -12,7 +11,7 @@ from psycopg import sql
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.cache import ResponseCache
+from api.cache import CachedBody, ResponseCache
 from api.errors import ApiError
 from api.requests import query_bool, query_date, query_int, require_city
 from nocturne_crawl.cities import City, catalog
@@ -105,7 +104,8 @@ def parse_event_query(request: Request, city: City) -> EventQuery:
 async def fetch_events(request: Request, selection: EventQuery) -> list[dict[str, Any]]:
     query, params = selection.statement()
     pool = request.app.state.pool
-    async with pool.connection() as conn, conn.cursor() as cur:
+    # Binary results: timestamps and numbers load without text parsing (~2x faster here).
+    async with pool.connection() as conn, conn.cursor(binary=True) as cur:
         await cur.execute(query, params)
         names = [d.name for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
@@ -134,15 +134,17 @@ async def list_events(request: Request) -> Response:
     cache: ResponseCache = request.app.state.events_cache
     # The resolved start date is part of the key: "upcoming" moves on at local midnight.
     key = (request.url.path, request.url.query, selection.start_date)
-    hit = cache.get(key)
-    if hit is None:
+    answer = cache.get(key)
+    if answer is None:
         generation = cache.generation
         body = orjson.dumps(await fetch_events(request, selection))
-        etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-        cache.put(key, body, etag, generation)
-    else:
-        body, etag = hit
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if request.headers.get("if-none-match") == etag:
+        # Compress only what will be cached: compressing every miss would cost more than it saves.
+        answer = CachedBody.of(body, compress=cache.active)
+        cache.put(key, answer, generation)
+    headers = {"ETag": answer.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+    if request.headers.get("if-none-match") == answer.etag:
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    if answer.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(answer.gzipped, media_type="application/json", headers=headers)
+    return Response(answer.body, media_type="application/json", headers=headers)

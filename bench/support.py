@@ -161,6 +161,7 @@ def run_load(base_url: str, paths: list[str], clients: int, seconds: float) -> L
 WRK_SCRIPT = """
 local paths = {%s}
 local i = 0
+wrk.headers["Accept-Encoding"] = "gzip"
 request = function()
   i = i + 1
   return wrk.format("GET", paths[(i %% #paths) + 1])

@@ -245,3 +245,22 @@ def test_etag_gives_304_until_the_list_changes(client, db):
             == 200
         )
     )
+
+
+def test_cached_answers_are_served_gzipped_to_clients_that_ask(client, db):
+    import gzip
+
+    cache = client.app.state.events_cache
+    assert _wait_until(lambda: cache.listening)
+    with psycopg.connect(db) as conn:
+        for i in range(20):
+            insert_event(
+                conn, title=f"night {i}", starts_at=datetime.now(UTC) + timedelta(hours=i + 1)
+            )
+    assert _wait_until(lambda: cache.generation > 0)
+    plain = client.get("/events/ca--los-angeles", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    raw = client.get("/events/ca--los-angeles", headers={"Accept-Encoding": "gzip"}, extensions={})
+    assert raw.headers.get("content-encoding") == "gzip"
+    assert raw.json() == plain.json()  # httpx decodes gzip: same events either way
+    assert len(gzip.compress(plain.content)) < len(plain.content)
