@@ -44,5 +44,15 @@ format: install
 bench: install web
 	ONLY=$(ONLY) $(BIN)/python -m bench
 
+# The whole app against the local site simulator: no traffic leaves the machine.
+SIM_PORT ?= 8765
+SIM_URL  := http://127.0.0.1:$(SIM_PORT)
+demo: install web
+	@echo "simulator on $(SIM_URL), app on http://127.0.0.1:8000 (Ctrl-C stops both)"
+	@$(BIN)/nocturne simulate --port $(SIM_PORT) & sim=$$!; \
+	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT INT TERM; \
+	EVENTBRITE_BASE_URL=$(SIM_URL) MEETUP_BASE_URL=$(SIM_URL) LUMA_API_BASE_URL=$(SIM_URL) \
+	SUPABASE_URL= SUPABASE_KEY= SUPABASE_DB_URL= $(BIN)/nocturne run
+
 clean:
 	rm -rf $(VENV) api/static web/node_modules

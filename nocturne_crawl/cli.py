@@ -75,5 +75,9 @@ def run_command(host: str | None, port: int | None, workers: int | None) -> None
     )
 
 
+from nocturne_crawl.simulator.cli import simulate_command  # noqa: E402
+
+main.add_command(simulate_command)
+
 if __name__ == "__main__":
     sys.exit(main())
