@@ -7,6 +7,7 @@ download slot, and an event whose details fail (429, 404, timeout) is still yiel
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -131,7 +132,12 @@ class LumaSpider(CitySpider):
             callback=self.parse_details,
             errback=self.details_failed,
             cb_kwargs={"item": item},
-            meta={"download_slot": DETAILS_SLOT, "autothrottle_dont_adjust_delay": True},
+            meta={
+                "download_slot": DETAILS_SLOT,
+                "autothrottle_dont_adjust_delay": True,
+                # A lost description is expected now and then, not an error of the crawl.
+                "give_up_log_level": logging.WARNING,
+            },
             # The feed is the source of truth; a details page is only ever fetched once.
             dont_filter=True,
         )
