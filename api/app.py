@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
@@ -12,12 +13,13 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from api import events, subscriptions
 from api.cache import ResponseCache
 from api.errors import EXCEPTION_HANDLERS
 from api.openapi import openapi
+from api.page import STATIC_DIR, PageFiles
 from nocturne_crawl.config import Config
 from nocturne_crawl.db import database_url
 from nocturne_crawl.migrate import migrate
@@ -37,7 +39,7 @@ async def health(request: Request) -> Response:
     return events.json_response({"status": "ok"})
 
 
-def routes() -> list[Route]:
+def routes(static_dir: Path = STATIC_DIR) -> list[BaseRoute]:
     return [
         Route("/health", health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
@@ -45,10 +47,14 @@ def routes() -> list[Route]:
         Route("/events/{city}", events.list_events, methods=["GET"]),
         Route("/subscribe", subscriptions.subscribe, methods=["POST"]),
         Route("/unsubscribe", subscriptions.unsubscribe, methods=["POST"]),
+        # The web page last: every API route above takes precedence over it.
+        Mount("/", app=PageFiles(static_dir), name="page"),
     ]
 
 
-def create_app(config: Config | None = None, conninfo: str | None = None) -> Starlette:
+def create_app(
+    config: Config | None = None, conninfo: str | None = None, static_dir: Path = STATIC_DIR
+) -> Starlette:
     """The app; `conninfo` overrides where the database is (tests pass their own)."""
     config = config or Config.from_env()
 
@@ -79,7 +85,7 @@ def create_app(config: Config | None = None, conninfo: str | None = None) -> Sta
             )
         )
     app = Starlette(
-        routes=routes(),
+        routes=routes(static_dir),
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
