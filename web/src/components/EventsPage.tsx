@@ -27,8 +27,13 @@ export default function EventsPage() {
   const refreshAbort = useRef<AbortController | null>(null);
 
   const city = useMemo(() => cities?.find((c) => c.id === cityId) ?? null, [cities, cityId]);
-  const range = useMemo(() => (city ? rangeFor(filter, city.timezone) : {}), [city, filter]);
-  const rangeKey = `${range.start_date ?? ""}/${range.end_date ?? ""}`;
+  const unknownCity = cities !== null && cityId !== null && city === null;
+  // "Upcoming" needs no calendar, so a shared link's cards load alongside the city list.
+  const range = useMemo(
+    () => (filter.kind === "upcoming" ? {} : city ? rangeFor(filter, city.timezone) : null),
+    [city, filter],
+  );
+  const rangeKey = range ? `${range.start_date ?? ""}/${range.end_date ?? ""}` : null;
   const rangeValid = customRangeError(filter) === null;
 
   useEffect(() => {
@@ -44,20 +49,23 @@ export default function EventsPage() {
     // Leaving a city ends its refresh; the session's limit stays used.
     refreshAbort.current?.abort();
     store.dispatch({ type: "cityChanged" });
-    if (city) document.title = `${titleCase(city.name)} tonight — Nocturne`;
-  }, [city, store]);
+  }, [cityId, store]);
 
   useEffect(() => {
-    if (!city || !rangeValid) return;
+    if (city) document.title = `${titleCase(city.name)} tonight — Nocturne`;
+  }, [city]);
+
+  useEffect(() => {
+    if (!cityId || unknownCity || !range || !rangeValid) return;
     const abort = new AbortController();
     store.dispatch({ type: "listRequested" });
-    fetchEvents(city.id, range, abort.signal)
+    fetchEvents(cityId, range, abort.signal)
       .then((events) => !abort.signal.aborted && store.dispatch({ type: "listLoaded", events }))
       .catch(() => !abort.signal.aborted && store.dispatch({ type: "listFailed" }));
     return () => abort.abort();
-    // rangeKey stands for range, whose identity changes on every render of a new filter.
+    // rangeKey stands for range, whose identity changes with every new filter object.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [city, rangeKey, rangeValid, reload, store]);
+  }, [cityId, unknownCity, rangeKey, rangeValid, reload, store]);
 
   const choose = useCallback((id: string) => {
     pushCity(id);
@@ -65,7 +73,7 @@ export default function EventsPage() {
   }, []);
 
   const onRefresh = useCallback(() => {
-    if (!city) return;
+    if (!city || !range) return;
     const abort = new AbortController();
     refreshAbort.current = abort;
     void runRefresh(
@@ -119,7 +127,6 @@ export default function EventsPage() {
                 ))}
             </select>
           </label>
-          <SubscribeForm city={city} />
         </section>
         <section className="events" id="events" aria-labelledby="events-title" tabIndex={-1}>
           {city ? (
@@ -140,9 +147,13 @@ export default function EventsPage() {
               <h1 id="events-title" className="city-title">
                 Where to tonight?
               </h1>
+              {unknownCity && <p role="alert">Nocturne does not know that city yet.</p>}
               <p>Pick a city on the map or from the list to see its events.</p>
             </div>
           )}
+        </section>
+        <section className="signup" aria-label="Email digest">
+          <SubscribeForm city={city} />
         </section>
       </main>
     </>
