@@ -33,7 +33,9 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: a running sync Playwright holds an event loop in the main
+# thread, which would stop pytest-asyncio from running the async tests of later modules.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not (STATIC_DIR / "index.html").is_file():
         _unavailable("the web page is not built (run `make web`)")
