@@ -10,6 +10,8 @@ from typing import Any, ClassVar
 
 import nh3
 import scrapy
+from itemadapter import ItemAdapter
+from scrapy import signals
 from scrapy.http import Request, Response
 from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
@@ -34,6 +36,18 @@ def clean_title(value: Any) -> str | None:
         return None
     text = html.unescape(nh3.clean(value, tags=set())) if "<" in value or "&" in value else value
     return _SPACES_RE.sub(" ", text).strip() or None
+
+
+# Fields a site may or may not give: their share of the items shows when a page changed.
+COVERAGE_FIELDS = (
+    "starts_at",
+    "ends_at",
+    "location",
+    "latitude",
+    "description",
+    "image_url",
+    "price",
+)
 
 
 class UnknownCityError(ValueError):
@@ -71,6 +85,7 @@ class CitySpider(scrapy.Spider):
         if not spider.base_url:
             raise ValueError(f"{cls.base_url_setting} setting is empty")
         spider.render_mode = str(crawler.settings.get("NOCTURNE_RENDER", "auto")).lower()
+        crawler.signals.connect(spider.count_coverage, signal=signals.item_scraped)
         return spider
 
     # -- items and stats ------------------------------------------------------------
@@ -88,6 +103,14 @@ class CitySpider(scrapy.Spider):
     def count_error(self, reason: str) -> None:
         self.count("source_errors")
         self.count(f"{self.name}/errors/{reason}")
+
+    def count_coverage(self, item: Any) -> None:
+        """Per-source health: how many stored items carry each optional field."""
+        adapter = ItemAdapter(item)
+        self.count(f"{self.name}/items")
+        for field in COVERAGE_FIELDS:
+            if adapter.get(field) not in (None, ""):
+                self.count(f"{self.name}/with/{field}")
 
     def on_request_error(self, failure: Failure) -> None:
         """Errback of page requests: the request failed after its retries."""

@@ -60,6 +60,9 @@ class EventbriteSpider(CitySpider):
             return
         self.count_page()
         for raw in page.events:
+            if raw.get("is_cancelled") is True:
+                self.count("eventbrite/cancelled")
+                continue
             fields = event_fields(raw, self.city.timezone)
             if fields is None:
                 self.count("eventbrite/unparsable_events")

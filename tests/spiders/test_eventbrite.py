@@ -220,7 +220,20 @@ def test_search_pages_promoted_dropped_duplicates_once_stop_on_empty_page():
         "100000000006",
     ]
     assert "900000000001" not in ids  # the promoted result, on every page
+    assert "100000000007" not in ids  # cancelled
+    assert stat(spider, "nocturne/eventbrite/cancelled") == 1
     assert stat(spider, "nocturne/pages") == 3
+
+
+def test_field_coverage_is_counted_per_source():
+    spider = make_spider(EventbriteSpider)
+    items, _ = _crawl_file(spider, FIXTURES / "eventbrite_all-events_page1.html")
+    for item in items:
+        spider.count_coverage(item)
+    assert stat(spider, "nocturne/eventbrite/items") == 4
+    assert stat(spider, "nocturne/eventbrite/with/starts_at") == 4
+    assert stat(spider, "nocturne/eventbrite/with/latitude") == 2  # no venue; online
+    assert stat(spider, "nocturne/eventbrite/with/price") == 2
 
 
 def test_search_page_stops_at_page_count():
