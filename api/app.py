@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from api import events, subscriptions
+from api import calendar_feed, events, subscriptions
 from api.cache import ResponseCache
 from api.errors import EXCEPTION_HANDLERS
 from api.openapi import openapi
@@ -44,9 +44,12 @@ def routes(static_dir: Path = STATIC_DIR) -> list[BaseRoute]:
         Route("/health", health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
         Route("/cities", events.list_cities, methods=["GET"]),
+        # Before /events/{city}, whose pattern would also match "<city>.ics".
+        Route("/events/{city}.ics", calendar_feed.events_calendar, methods=["GET"]),
         Route("/events/{city}", events.list_events, methods=["GET"]),
         Route("/subscribe", subscriptions.subscribe, methods=["POST"]),
         Route("/unsubscribe", subscriptions.unsubscribe, methods=["POST"]),
+        Route("/confirm", subscriptions.confirm, methods=["GET", "POST"]),
         # The web page last: every API route above takes precedence over it.
         Mount("/", app=PageFiles(static_dir), name="page"),
     ]

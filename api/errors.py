@@ -16,16 +16,28 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """A client-facing error with its HTTP status."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, object] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.extra = extra or {}  # more fields beside "error", e.g. retry_after
 
 
-def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+def json_error(
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, object] | None = None,
+) -> Response:
     return Response(
-        orjson.dumps({"error": message}),
+        orjson.dumps({"error": message, **(extra or {})}),
         status_code=status,
         media_type="application/json",
         headers=headers,
@@ -34,7 +46,7 @@ def json_error(status: int, message: str, headers: dict[str, str] | None = None)
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return json_error(exc.status, exc.message, exc.headers)
+    return json_error(exc.status, exc.message, exc.headers, exc.extra)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

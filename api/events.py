@@ -15,6 +15,7 @@ from api.cache import CachedBody, ResponseCache
 from api.errors import ApiError
 from api.requests import query_bool, query_date, query_int, require_city
 from nocturne_crawl.cities import City, catalog
+from nocturne_crawl.event_filters import EventFilters, FilterError
 from nocturne_crawl.localtime import local_day_bounds, today_in
 
 MAX_LIMIT = 500
@@ -65,6 +66,7 @@ class EventQuery:
     include_cancelled: bool = False
     conditions: list[sql.Composable] = field(default_factory=list)
     params: list[Any] = field(default_factory=list)
+    columns: sql.Composable = field(default_factory=lambda: EVENT_COLUMNS)
 
     def statement(self) -> tuple[sql.Composed, list[Any]]:
         lower, _ = local_day_bounds(self.start_date, self.city.tz)
@@ -81,23 +83,36 @@ class EventQuery:
         params.append(self.limit)
         query = sql.SQL(
             "SELECT {cols} FROM events WHERE {where} ORDER BY starts_at, id LIMIT %s"
-        ).format(cols=EVENT_COLUMNS, where=sql.SQL(" AND ").join(where))
+        ).format(cols=self.columns, where=sql.SQL(" AND ").join(where))
         return query, params
 
 
-def parse_event_query(request: Request, city: City) -> EventQuery:
+def parse_filters(request: Request) -> EventFilters:
+    """`free`, `online` and `q` from the query string, or a 400."""
+    try:
+        return EventFilters.parse(request.query_params)
+    except FilterError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+def parse_event_query(
+    request: Request, city: City, include_cancelled_default: bool = False
+) -> EventQuery:
     start = query_date(request, "start_date")
     end = query_date(request, "end_date")
     if start is None:
         start = today_in(city.tz) if end is None or end >= today_in(city.tz) else end
     if end is not None and end < start:
         raise ApiError(400, "end_date must not be before start_date")
+    conditions, params = parse_filters(request).conditions()
     return EventQuery(
         city=city,
         start_date=start,
         end_date=end,
         limit=query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-        include_cancelled=query_bool(request, "include_cancelled"),
+        include_cancelled=query_bool(request, "include_cancelled", include_cancelled_default),
+        conditions=conditions,
+        params=params,
     )
 
 
@@ -120,6 +135,9 @@ async def list_events(request: Request) -> Response:
       - {name: start_date, in: query, schema: {type: string, format: date}}
       - {name: end_date, in: query, schema: {type: string, format: date}}
       - {name: include_cancelled, in: query, schema: {type: boolean, default: false}}
+      - {name: free, in: query, description: Only free (true) or only paid (false) events., schema: {type: boolean}}
+      - {name: online, in: query, schema: {type: string, enum: [include, exclude, only], default: include}}
+      - {name: q, in: query, description: Words to find in title, venue or description (prefix match, all words)., schema: {type: string, maxLength: 200}}
     responses:
       200:
         description: Events ordered by start; from today (city time) unless start_date says otherwise.

@@ -86,7 +86,20 @@ BASE = {
             "SubscribeRequest": {
                 "type": "object",
                 "required": ["email", "city"],
-                "properties": {"email": {"type": "string"}, "city": {"type": "string"}},
+                "properties": {
+                    "email": {"type": "string"},
+                    "city": {"type": "string"},
+                    "filters": {
+                        "type": "object",
+                        "description": "Digest filters, as on GET /events/{city}.",
+                        "properties": {
+                            "free": {"type": "boolean"},
+                            "online": {"type": "string", "enum": ["include", "exclude", "only"]},
+                            "q": {"type": "string", "maxLength": 200},
+                        },
+                        "additionalProperties": False,
+                    },
+                },
             },
             "Subscription": {
                 "type": "object",

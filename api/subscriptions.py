@@ -1,15 +1,25 @@
-"""`POST /subscribe` and `POST /unsubscribe`."""
+"""`POST /subscribe`, `POST /unsubscribe` and the double opt-in `/confirm`."""
 
 from __future__ import annotations
 
-from email_validator import EmailNotValidError, validate_email
-from starlette.requests import Request
-from starlette.responses import Response
+import logging
 
+from email_validator import EmailNotValidError, validate_email
+from psycopg.types.json import Jsonb
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from api.client_limits import SlidingWindowLimit, enforce
 from api.errors import ApiError
 from api.events import json_response
 from api.requests import read_json_object, require_city
+from nocturne_crawl.event_filters import EventFilters, FilterError
+from nocturne_crawl.mail.compose import templates
+from nocturne_crawl.mail.confirmation import send_confirmation
 from nocturne_crawl.tokens import InvalidToken, read_token
+
+log = logging.getLogger(__name__)
 
 
 def normalize_email(raw: object) -> str:
@@ -25,9 +35,41 @@ def normalize_email(raw: object) -> str:
     return valid.normalized.lower()
 
 
+def subscribe_limit(request: Request) -> SlidingWindowLimit:
+    """The app's per-client limit on POST /subscribe, made on first use."""
+    state = request.app.state
+    limit = getattr(state, "subscribe_limit", None)
+    if limit is None:
+        config = state.config
+        limit = SlidingWindowLimit(
+            config.subscribe_client_limit, config.subscribe_client_window_seconds
+        )
+        state.subscribe_limit = limit
+    return limit
+
+
+def parse_subscription_filters(raw: object) -> EventFilters | None:
+    """The optional `filters` object of a subscribe request, or a 400."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ApiError(400, "filters must be an object with free, online and/or q")
+    unknown = set(raw) - {"free", "online", "q"}
+    if unknown:
+        raise ApiError(400, f"unknown filter(s): {', '.join(sorted(unknown))}")
+    try:
+        return EventFilters.parse(raw)
+    except FilterError as exc:
+        raise ApiError(400, f"filters: {exc}") from None
+
+
 async def subscribe(request: Request) -> Response:
     """
-    summary: Subscribe an email address to a city's digest (idempotent).
+    summary: Subscribe an email address to a city's digest (idempotent, rate limited per client).
+    description: >
+      With NOCTURNE_CONFIRM_SUBSCRIPTIONS=1 a confirmation mail is sent first and no digest
+      goes out until its link is followed. Optional `filters` ({free, online, q}, as on
+      GET /events/{city}) narrow the digest; sending them again replaces them.
     requestBody:
       required: true
       content:
@@ -47,24 +89,31 @@ async def subscribe(request: Request) -> Response:
       400: {$ref: '#/components/responses/BadRequest'}
       404: {$ref: '#/components/responses/NotFound'}
       413: {$ref: '#/components/responses/BadRequest'}
+      429: {$ref: '#/components/responses/BadRequest'}
     """
     config = request.app.state.config
+    enforce(subscribe_limit(request), request, "subscribe")
     data = await read_json_object(request, config.max_body_bytes)
     email = normalize_email(data.get("email"))
     city_id = data.get("city")
     if not isinstance(city_id, str) or not city_id:
         raise ApiError(400, "city is required")
     city = require_city(city_id)
+    filters = parse_subscription_filters(data.get("filters"))
+    stored_filters = Jsonb(filters.to_json()) if filters is not None else None
     async with request.app.state.pool.connection() as conn:
         cur = await conn.execute(
-            """INSERT INTO subscriptions (email, city) VALUES (%s, %s)
+            """INSERT INTO subscriptions (email, city, filters)
+                    VALUES (%(email)s, %(city)s, COALESCE(%(filters)s, '{}'::jsonb))
                 ON CONFLICT (email, city) DO UPDATE
-                   SET is_active = true, unsubscribed_at = NULL
-                RETURNING id, email, city, is_active, created_at, (xmax = 0) AS inserted""",
-            (email, city.id),
+                   SET is_active = true, unsubscribed_at = NULL,
+                       filters = COALESCE(%(filters)s, subscriptions.filters)
+                RETURNING id, email, city, is_active, created_at, confirmed_at,
+                          (xmax = 0) AS inserted""",
+            {"email": email, "city": city.id, "filters": stored_filters},
         )
         row = await cur.fetchone()
-    sub_id, email, city_id, is_active, created_at, inserted = row
+    sub_id, email, city_id, is_active, created_at, confirmed_at, inserted = row
     body = {
         "id": sub_id,
         "email": email,
@@ -72,7 +121,15 @@ async def subscribe(request: Request) -> Response:
         "is_active": is_active,
         "created_at": created_at,
     }
-    return json_response(body, status=201 if inserted else 200)
+    background = None
+    if config.confirm_subscriptions and confirmed_at is None:
+        # After the response: the visitor does not wait for the SMTP server.
+        background = BackgroundTask(
+            send_confirmation, config, request.app.state.pool, sub_id, email, city
+        )
+    response = json_response(body, status=201 if inserted else 200)
+    response.background = background
+    return response
 
 
 async def _token_from(request: Request) -> str:
@@ -132,3 +189,69 @@ async def unsubscribe(request: Request) -> Response:
             "created_at": created_at,
         }
     )
+
+
+async def confirm(request: Request) -> Response:
+    """
+    summary: Confirm a subscription (double opt-in) with the signed token from the confirmation mail.
+    description: GET (the link in the mail) answers with a small HTML page, POST with JSON.
+    parameters:
+      - {name: token, in: query, schema: {type: string}}
+    responses:
+      200:
+        description: The subscription is confirmed.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/Subscription'}
+      400: {$ref: '#/components/responses/BadRequest'}
+      404: {$ref: '#/components/responses/NotFound'}
+    """
+    as_page = request.method == "GET"
+    try:
+        token = await _token_from(request)
+        sub_id, email = read_token(request.app.state.config, "confirm", token)
+    except InvalidToken as exc:
+        return _confirm_answer(request, as_page, 400, str(exc))
+    except ApiError as exc:
+        if not as_page:
+            raise
+        return _confirm_answer(request, as_page, exc.status, exc.message)
+    async with request.app.state.pool.connection() as conn:
+        cur = await conn.execute(
+            """UPDATE subscriptions SET confirmed_at = COALESCE(confirmed_at, now())
+                WHERE id = %s AND email = %s
+            RETURNING id, email, city, is_active, created_at""",
+            (sub_id, email),
+        )
+        row = await cur.fetchone()
+    if row is None:
+        return _confirm_answer(request, as_page, 404, "no such subscription")
+    sub_id, email, city_id, is_active, created_at = row
+    body = {
+        "id": sub_id,
+        "email": email,
+        "city": city_id,
+        "is_active": is_active,
+        "created_at": created_at,
+    }
+    if as_page:
+        return _confirm_page(
+            request, 200, "Subscription confirmed", f"{email} will get the digest."
+        )
+    return json_response(body)
+
+
+def _confirm_answer(request: Request, as_page: bool, status: int, message: str) -> Response:
+    if as_page:
+        return _confirm_page(request, status, "That link did not work", message)
+    raise ApiError(status, message)
+
+
+def _confirm_page(request: Request, status: int, heading: str, message: str) -> Response:
+    config = request.app.state.config
+    html = (
+        templates()
+        .get_template("confirmed.html")
+        .render(heading=heading, message=message, home_url=config.public_url)
+    )
+    return HTMLResponse(html, status_code=status)

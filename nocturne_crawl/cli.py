@@ -79,5 +79,9 @@ from nocturne_crawl.simulator.cli import simulate_command  # noqa: E402
 
 main.add_command(simulate_command)
 
+from nocturne_crawl.digest_cli import digest_command  # noqa: E402
+
+main.add_command(digest_command)
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -121,6 +121,11 @@ class Config:
     digest_max_events: int = 25
     confirm_subscriptions: bool = False
     subscribe_client_limit: int = 20
+    subscribe_client_window_seconds: int = 3600
+    smtp_concurrency: int = 8
+    smtp_timeout_seconds: float = 30.0
+    mail_attempts: int = 3
+    mail_retry_backoff_seconds: float = 2.0
 
     @property
     def outbox_dir(self) -> Path:
@@ -189,6 +194,15 @@ class Config:
             digest_max_events=_env_int("DIGEST_MAX_EVENTS", cls.digest_max_events),
             confirm_subscriptions=_env_bool("NOCTURNE_CONFIRM_SUBSCRIPTIONS", False),
             subscribe_client_limit=_env_int("SUBSCRIBE_CLIENT_LIMIT", cls.subscribe_client_limit),
+            subscribe_client_window_seconds=_env_int(
+                "SUBSCRIBE_CLIENT_WINDOW_SECONDS", cls.subscribe_client_window_seconds
+            ),
+            smtp_concurrency=_env_int("SMTP_CONCURRENCY", cls.smtp_concurrency),
+            smtp_timeout_seconds=_env_float("SMTP_TIMEOUT_SECONDS", cls.smtp_timeout_seconds),
+            mail_attempts=_env_int("MAIL_ATTEMPTS", cls.mail_attempts),
+            mail_retry_backoff_seconds=_env_float(
+                "MAIL_RETRY_BACKOFF_SECONDS", cls.mail_retry_backoff_seconds
+            ),
         )
 
     def secrets(self) -> list[str]:

@@ -1,0 +1,1 @@
+"""Outgoing mail: composing digests and confirmations, and the SMTP or outbox transport."""
