@@ -1,0 +1,113 @@
+"""A digest run killed mid-send (a real process exit, no cleanup): the next run sends no
+duplicate. The documented bound: at most one mail per subscriber is missed, never doubled."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from nocturne_crawl.config import REPO_ROOT
+from nocturne_crawl.digest import run_digest
+from tests.support.events import insert_event
+
+# The child runs a real digest over SMTP with one connection, and dies with os._exit
+# (like a kill -9: no finally blocks, no log update) at the chosen point of the first mail.
+CHILD = textwrap.dedent(
+    """
+    import os, sys
+    from nocturne_crawl import digest
+    from nocturne_crawl.config import Config
+    from nocturne_crawl.mail import transport
+
+    where = sys.argv[1]
+    if where == "after-send":
+        async def die(*args, **kwargs):
+            os._exit(17)
+        digest.finish_attempt = die
+    else:
+        async def die_before(self, *args, **kwargs):
+            os._exit(17)
+        transport.SmtpTransport.send = die_before
+    report = digest.run_digest(Config.from_env(), os.environ["DATABASE_URL"])
+    print(report.summary(), file=sys.stderr)
+    os._exit(0)
+    """
+)
+
+
+def crash_a_run(db: str, mail_config, where: str) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": db,
+        "SMTP_URL": mail_config.smtp_url,
+        "SMTP_CONCURRENCY": "1",
+        "NOCTURNE_SECRET_KEY": mail_config.secret_key,
+        "NOCTURNE_DATA_DIR": str(mail_config.data_dir),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, where],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 17, done.stderr.decode()[-2000:]
+
+
+def setup(db: str) -> None:
+    with psycopg.connect(db) as conn:
+        for address in ("first@example.com", "second@example.com"):
+            conn.execute(
+                "INSERT INTO subscriptions (email, city) VALUES (%s, 'ca--los-angeles')", (address,)
+            )
+    with psycopg.connect(db) as conn:  # a later transaction: the event is new to them
+        insert_event(conn, title="party", starts_at=datetime.now(UTC) + timedelta(days=1))
+
+
+def statuses(db: str) -> list[tuple[str, str]]:
+    with psycopg.connect(db) as conn:
+        return conn.execute("SELECT email, status FROM email_logs ORDER BY id").fetchall()
+
+
+def test_crash_after_the_server_took_the_mail_sends_no_duplicate(db, mail_config, smtp_server):
+    setup(db)
+    crash_a_run(db, mail_config, "after-send")
+    [delivered] = smtp_server.handler.received
+    victim = delivered.recipients[0]
+    assert statuses(db) == [(victim, "pending")]  # the log never heard back
+
+    report = run_digest(mail_config, db)
+    assert report.crashed_resolved == 1
+    assert report.sent == 1
+    assert len(smtp_server.handler.to(victim)) == 1  # no duplicate
+    assert len(smtp_server.handler.to("first@example.com")) == 1
+    assert len(smtp_server.handler.to("second@example.com")) == 1
+    assert dict(statuses(db))[victim] == "unknown"
+    assert run_digest(mail_config, db).sent == 0
+
+
+def test_crash_before_the_server_took_the_mail_misses_at_most_that_mail(
+    db, mail_config, smtp_server
+):
+    setup(db)
+    crash_a_run(db, mail_config, "before-send")
+    assert smtp_server.handler.received == []
+    [(victim, status)] = statuses(db)
+    assert status == "pending"
+
+    report = run_digest(mail_config, db)
+    assert report.crashed_resolved == 1
+    other = ({"first@example.com", "second@example.com"} - {victim}).pop()
+    assert smtp_server.handler.to(other) and not smtp_server.handler.to(victim)  # the bound
+    # Later events reach the victim again: one mail was missed, not the subscription.
+    with psycopg.connect(db) as conn:
+        insert_event(conn, title="later party", starts_at=datetime.now(UTC) + timedelta(days=2))
+    run_digest(mail_config, db)
+    [later] = smtp_server.handler.to(victim)
+    text = later.get_body(preferencelist=("plain",)).get_content()
+    assert "later party" in text and "* party" not in text
