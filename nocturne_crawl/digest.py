@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 # Arbitrary constant: the advisory lock class shared by all digest runs (key 2: the city).
 DIGEST_LOCK_CLASS = 7_345_006
 LATE_COMMIT_WINDOW = timedelta(minutes=10)
+LOCK_WAIT_SECONDS = 10.0
 DELIVERED = ("sent", "unknown", "pending")
 
 
@@ -125,10 +126,18 @@ def run_digest(
     cities: Iterable[str] | None = None,
     dry_run: bool = False,
     transport: MailTransport | None = None,
+    lock_wait: float = LOCK_WAIT_SECONDS,
 ) -> DigestReport:
     """Send (or with dry_run, plan) the digests; the job the CLI and the scheduler run."""
     return asyncio.run(
-        run_digest_async(config, conninfo, cities=cities, dry_run=dry_run, transport=transport)
+        run_digest_async(
+            config,
+            conninfo,
+            cities=cities,
+            dry_run=dry_run,
+            transport=transport,
+            lock_wait=lock_wait,
+        )
     )
 
 
@@ -139,13 +148,14 @@ async def run_digest_async(
     cities: Iterable[str] | None = None,
     dry_run: bool = False,
     transport: MailTransport | None = None,
+    lock_wait: float = LOCK_WAIT_SECONDS,
 ) -> DigestReport:
     started = time.perf_counter()
     report = DigestReport(run_id=uuid.uuid4().hex[:12], dry_run=dry_run)
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
         wanted = list(cities) if cities is not None else await _subscribed_cities(conn)
         for city_id in wanted:
-            if dry_run or await _try_lock(conn, city_id):
+            if dry_run or await _lock_city(conn, city_id, lock_wait):
                 report.cities.append(city_id)
             else:
                 report.busy_cities.append(city_id)
@@ -177,11 +187,27 @@ async def _subscribed_cities(conn: psycopg.AsyncConnection) -> list[str]:
     return [row[0] for row in await cur.fetchall()]
 
 
-async def _try_lock(conn: psycopg.AsyncConnection, city_id: str) -> bool:
-    cur = await conn.execute(
-        "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (DIGEST_LOCK_CLASS, city_id)
+async def _lock_city(conn: psycopg.AsyncConnection, city_id: str, wait: float) -> bool:
+    """Take the city's digest lock, waiting up to `wait` seconds for another run to end."""
+    # Waiting a little also covers a run that has just died: PostgreSQL releases its locks
+    # once it notices the lost connection, a moment after the process is gone.
+    await conn.execute(
+        sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{int(wait * 1000)}ms"))
     )
-    return (await cur.fetchone())[0]
+    try:
+        if wait > 0:
+            await conn.execute(
+                "SELECT pg_advisory_lock(%s, hashtext(%s))", (DIGEST_LOCK_CLASS, city_id)
+            )
+            return True
+        cur = await conn.execute(
+            "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (DIGEST_LOCK_CLASS, city_id)
+        )
+        return (await cur.fetchone())[0]
+    except psycopg.errors.LockNotAvailable:
+        return False
+    finally:
+        await conn.execute("RESET lock_timeout")
 
 
 async def resolve_crashed_claims(conn: psycopg.AsyncConnection, cities: list[str]) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import email
 import email.policy
+import threading
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -292,10 +293,18 @@ def test_a_second_run_never_works_a_city_another_run_holds(db, mail_config, smtp
     add_events(db, "party")
     with psycopg.connect(db, autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(7345006, hashtext(%s))", (LA,))
-        report = run_digest(mail_config, db)
+        report = run_digest(mail_config, db, lock_wait=0.3)
     assert report.busy_cities == [LA] and report.sent == 0
     assert smtp_server.handler.received == []
-    assert run_digest(mail_config, db).sent == 1
+    # A holder that lets go within the wait (a run just finishing, or just dead) is waited for.
+    other = psycopg.connect(db, autocommit=True)
+    other.execute("SELECT pg_advisory_lock(7345006, hashtext(%s))", (LA,))
+    release = threading.Timer(0.5, other.close)
+    release.start()
+    try:
+        assert run_digest(mail_config, db, lock_wait=10).sent == 1
+    finally:
+        release.join()
 
 
 def test_outbox_without_smtp_url(db, config):
