@@ -9,7 +9,9 @@ index.html is revalidated on every load so a new build shows at once.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, Response
@@ -32,6 +34,21 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "strict-origin-when-cross-origin",
 }
+
+
+# The page's first two requests, which must match web/src/api.ts exactly (EVENTS_LIMIT).
+EVENTS_LIMIT = 500
+CITY_ID = re.compile(r"^[a-z0-9-]+--[a-z0-9-]+$")
+
+
+def _preload_links(scope: Scope) -> str:
+    """Link preload headers, so the browser fetches the data while it parses the page's JS."""
+    links = ["</cities>; rel=preload; as=fetch; crossorigin"]
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    city = (query.get("city") or [""])[0]
+    if CITY_ID.match(city):
+        links.append(f"</events/{city}?limit={EVENTS_LIMIT}>; rel=preload; as=fetch; crossorigin")
+    return ", ".join(links)
 
 
 def _accepts_html(scope: Scope) -> bool:
@@ -61,6 +78,8 @@ class PageFiles(StaticFiles):
             if path in PAGE_PATHS:
                 return json_error(503, "the web page is not built: run `make web` (needs Node 20)")
             raise ApiError(404, "not found")
+        if path == ".":
+            return FileResponse(index, headers={**PAGE_HEADERS, "Link": _preload_links(scope)})
         if path in PAGE_PATHS:
             return FileResponse(index, headers=PAGE_HEADERS)
         try:

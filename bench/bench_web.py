@@ -88,7 +88,7 @@ def hello_react_kb() -> float:
 def load_events(conninfo: str) -> None:
     now = datetime.now(UTC)
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("TRUNCATE events RESTART IDENTITY")
+        conn.execute("TRUNCATE events RESTART IDENTITY CASCADE")
         conn.execute(
             """
             INSERT INTO events (title, link, date, time, location, description, source, city,

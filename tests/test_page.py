@@ -92,3 +92,21 @@ def test_unbuilt_page_answers_with_a_hint_not_a_500(db, config, tmp_path):
         assert "make web" in response.json()["error"]
         assert client.get("/assets/index.js").status_code == 404
         assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_page_preloads_the_city_list_and_the_shared_citys_events(page_client):
+    links = page_client.get("/?city=ca--los-angeles").headers["link"]
+    assert "</cities>; rel=preload; as=fetch; crossorigin" in links
+    assert "</events/ca--los-angeles?limit=500>; rel=preload; as=fetch; crossorigin" in links
+    assert "/events/" not in page_client.get("/").headers["link"]
+    hostile = page_client.get("/?city=%3E;%20rel=stylesheet").headers["link"]
+    assert "/events/" not in hostile and "stylesheet" not in hostile
+
+
+def test_preloaded_events_url_matches_the_pages_request():
+    # The preload only helps if web/src/api.ts asks for exactly this URL.
+    from api.page import EVENTS_LIMIT
+    from nocturne_crawl.config import REPO_ROOT
+
+    source = (REPO_ROOT / "web" / "src" / "api.ts").read_text()
+    assert f"export const EVENTS_LIMIT = {EVENTS_LIMIT};" in source

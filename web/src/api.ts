@@ -2,6 +2,7 @@
 
 import type { City, DateRange, NightEvent, ScrapeStarted, ScrapeStatus, Subscription } from "./types";
 
+// api/page.py preloads /events/{city}?limit=EVENTS_LIMIT: keep the two equal.
 export const EVENTS_LIMIT = 500;
 
 export class ApiError extends Error {
