@@ -2,8 +2,9 @@
 
 Everything follows from a seed: the same seed, city, source, count and anchor date give
 the same events, ids and links, so a test can compare a crawl with `truth()` exactly.
-Events fall on the `days` days after the anchor (never on the anchor day itself, so
-they are still upcoming when the anchor is today), in the city's zone, with the
+Events fall on the local days [anchor + 1, anchor + days) (never on the anchor day
+itself, so they are still upcoming when the anchor is today; a spider crawling a
+`days`-day horizon from today sees them all), in the city's zone, with the
 edge cases the real sites have: late-night events that cross midnight in UTC, online
 events hosted from other zones, Eventbrite resellers listing in another zone, Luma
 obfuscated addresses and online events filed as offline, HTML entities in text.
@@ -292,7 +293,7 @@ def pairs_of(params: GenerationParams, city_id: str) -> tuple[PairSpec, ...]:
                 key=f"twin-{city_id}-{k}",
                 sources=combos[k % 3],
                 title=_title(rng),
-                day=rng.randrange(1, params.days + 1),
+                day=rng.randrange(1, params.days),
                 clock=clock,
                 minutes=rng.choice((90, 120, 180)),
                 venue_index=rng.randrange(len(venues)),
@@ -457,7 +458,7 @@ class _Builder:
         online = ordinal == 0 or (ordinal > 4 and rng.random() < 0.08)
         late = ordinal == 1 or ordinal == 2
         quirks: list[str] = []
-        day = rng.randrange(1, self.params.days + 1)
+        day = rng.randrange(1, self.params.days)
         clock = time(rng.choice((0, 1)), rng.choice((0, 30))) if late else _clock(rng)
         if ordinal == 2:
             clock = time(23, 30)  # starts before local midnight, ends after it
