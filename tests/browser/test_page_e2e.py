@@ -82,6 +82,9 @@ def test_refresh_flow_new_cards_stagger_and_the_session_limit(page, site, artifa
     assert link.get_attribute("rel") == "noopener noreferrer"
     assert first.locator(".badge--eventbrite").inner_text().lower() == "eventbrite"
     assert refresh_button(page).inner_text() == "REFRESH EVENTS (1/1)"
+    calendar = page.get_by_role("link", name="Add to calendar")
+    calendar.wait_for()
+    assert calendar.get_attribute("href") == f"/events/{LA}.ics"
     page.screenshot(path=artifacts / "01-city-selected.png", full_page=True)
 
     refresh_button(page).click()
