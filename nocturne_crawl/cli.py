@@ -83,5 +83,9 @@ from nocturne_crawl.digest_cli import digest_command  # noqa: E402
 
 main.add_command(digest_command)
 
+from nocturne_crawl.sync import sync_command  # noqa: E402
+
+main.add_command(sync_command)
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
+import httpx
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
+from postgrest import APIError
 from psycopg_pool import ConnectionPool
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -58,6 +60,10 @@ _cols = sql.SQL(", ").join(map(sql.Identifier, MIRROR_COLUMNS))
 # upsert makes seeing a row twice harmless).
 PULL_OVERLAP = timedelta(minutes=5)
 REFUSED = (psycopg.errors.IntegrityError, psycopg.errors.DataError)
+
+
+class RowsRefused(Exception):
+    """The shared database is up but refused a batch's data: retrying will not help."""
 
 
 class SharedTransport(Protocol):
@@ -132,11 +138,15 @@ class PostgresTransport:
         return self.pool
 
     def push(self, rows: list[dict[str, Any]]) -> list[str]:
-        with self._pool().connection() as conn, conn.transaction(), conn.cursor() as cur:
-            with cur.copy(sql.SQL("COPY mirror_staging ({}) FROM STDIN").format(_cols)) as copy:
-                for row in rows:
-                    copy.write_row([row.get(c) for c in MIRROR_COLUMNS])
-            cur.execute(SHARED_UPSERT_SQL)
+        try:
+            with self._pool().connection() as conn, conn.transaction(), conn.cursor() as cur:
+                copy_sql = sql.SQL("COPY mirror_staging ({}) FROM STDIN").format(_cols)
+                with cur.copy(copy_sql) as copy:
+                    for row in rows:
+                        copy.write_row([row.get(c) for c in MIRROR_COLUMNS])
+                cur.execute(SHARED_UPSERT_SQL)
+        except REFUSED as exc:
+            raise RowsRefused(f"{type(exc).__name__}: {exc.diag.message_primary}") from exc
         # Committed: every link is now there in this version or a newer one.
         return [row["link"] for row in rows]
 
@@ -169,11 +179,13 @@ class RestTransport:
     """The shared database through Supabase's REST API (PostgREST), with the `supabase` client."""
 
     def __init__(self, url: str, key: str, timeout: float = 10.0) -> None:
-        from supabase import ClientOptions, create_client
+        from supabase import ClientOptions, create_client  # imported only when configured
 
         self.target = f"rest:{url.rstrip('/')}"
         options = ClientOptions(
-            postgrest_client_timeout=timeout,
+            # An httpx.Timeout, not a number: postgrest-py truncates numbers to whole
+            # seconds (0.5 becomes 0, an immediate failure).
+            postgrest_client_timeout=httpx.Timeout(timeout),
             postgrest_client_retry=False,  # retries are ours (tenacity), with backoff
             auto_refresh_token=False,
             persist_session=False,
@@ -186,7 +198,13 @@ class RestTransport:
             {**{c: _jsonable(row.get(c)) for c in MIRROR_COLUMNS}, "synced_at": arrived}
             for row in rows
         ]
-        response = self.client.table("events").upsert(payload, on_conflict="link").execute()
+        try:
+            response = self.client.table("events").upsert(payload, on_conflict="link").execute()
+        except APIError as exc:
+            # PostgREST passes PostgreSQL's SQLSTATE on: classes 22 and 23 are bad data.
+            if str(exc.code or "")[:2] in ("22", "23"):
+                raise RowsRefused(f"{exc.code}: {exc.message}") from exc
+            raise
         return [r["link"] for r in response.data or [] if isinstance(r, dict) and "link" in r]
 
     def pull(
@@ -321,6 +339,11 @@ class Mirror:
             return
         try:
             confirmed = self._with_retries(lambda: self.transport.push(rows))
+        except RowsRefused as exc:
+            # The shared side is up; only this batch is at fault. The others go on.
+            self.counts.add(failed=len(rows))
+            log.warning("mirror: shared database refused a batch of %d: %s", len(rows), exc)
+            return
         except Exception as exc:
             self.counts.add(failed=len(rows))
             if not self.down:
@@ -341,7 +364,7 @@ class Mirror:
         retrying = Retrying(
             stop=stop_after_attempt(self.retries),
             wait=wait_exponential(multiplier=self.backoff, max=8),
-            retry=retry_if_exception(lambda exc: not isinstance(exc, REFUSED)),
+            retry=retry_if_exception(lambda exc: not isinstance(exc, RowsRefused)),
             reraise=True,
         )
         return retrying(attempt)

@@ -1,0 +1,124 @@
+"""Step 4 over REST: the real `supabase` client against a local PostgREST stand-in.
+
+Hosted Supabase is out of reach here, so tests/support/postgrest.py serves the PostgREST
+upsert and select contract over real HTTP, backed by a second real PostgreSQL database.
+"""
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from nocturne_crawl.cli import main
+from tests.support.mirror_checks import content, count, pending
+from tests.support.pipeline_runs import make_item, run_items
+from tests.support.postgrest import free_port, serve_postgrest
+
+# A JWT-shaped key, as Supabase's anon/service keys are.
+KEY = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2lnbmF0dXJl"
+
+
+@pytest.fixture
+def postgrest(shared_db):
+    with serve_postgrest(shared_db, KEY) as (stand_in, url):
+        yield stand_in, url
+
+
+def settings(db, url, **extra):
+    return {
+        "NOCTURNE_DATABASE_URL": db,
+        "NOCTURNE_SUPABASE_URL": url,
+        "NOCTURNE_SUPABASE_KEY": KEY,
+        "NOCTURNE_DB_BATCH_SIZE": 25,
+        "NOCTURNE_SYNC_BATCH_SIZE": 10,
+        "NOCTURNE_SYNC_CONCURRENCY": 2,
+        "NOCTURNE_SYNC_BACKOFF_SECONDS": 0.01,
+        "NOCTURNE_SYNC_TIMEOUT_SECONDS": 0.5,
+        **extra,
+    }
+
+
+async def test_upserts_in_batches_with_the_postgrest_contract(db, shared_db, postgrest):
+    stand_in, url = postgrest
+    _, stats = await run_items([make_item() for _ in range(25)], settings(db, url))
+    posts = [r for r in stand_in.requests if r.method == "POST"]
+    assert sorted(r.rows for r in posts) == [5, 10, 10]
+    for request in posts:
+        assert request.query["on_conflict"] == "link"
+        assert "resolution=merge-duplicates" in request.headers["prefer"]
+        assert request.headers["apikey"] == KEY
+        assert request.headers["authorization"] == f"Bearer {KEY}"
+        assert request.headers["content-type"].startswith("application/json")
+    assert stats["nocturne/synced"] == 25
+    assert pending(db) == 0 and content(db) == content(shared_db)
+
+
+@pytest.mark.parametrize("fault", ["500", "timeout"])
+async def test_transient_failures_are_retried_with_backoff(db, shared_db, postgrest, fault):
+    stand_in, url = postgrest
+    stand_in.hang_seconds = 1.5
+    stand_in.fail(fault, times=2)
+    _, stats = await run_items([make_item() for _ in range(25)], settings(db, url))
+    assert len([r for r in stand_in.requests if r.method == "POST"]) == 5  # 3 batches + 2 retries
+    assert stats["nocturne/synced"] == 25
+    assert content(db) == content(shared_db)
+
+
+async def test_unreachable_then_sync_recovers_without_loss_or_duplicates(db, shared_db, postgrest):
+    stand_in, url = postgrest
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    items = [make_item() for _ in range(25)]
+    _, stats = await run_items(items, settings(db, nowhere, NOCTURNE_SYNC_RETRIES=2))
+    assert stats["nocturne/items_new"] == 25 and stats.get("nocturne/synced", 0) == 0
+    assert pending(db) == 25
+    # Supabase answers again: a sync pushes the backlog; a second crawl changes nothing.
+    env = {"DATABASE_URL": db, "SUPABASE_URL": url, "SUPABASE_KEY": KEY}
+    result = CliRunner().invoke(main, ["sync", "--city", "ca--los-angeles"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "pushed 25 row(s)" in result.output
+    await run_items(items, settings(db, url))
+    assert count(shared_db) == count(db) == 25
+    assert pending(db) == 0 and content(db) == content(shared_db)
+
+
+async def test_a_refused_batch_leaves_only_its_rows_pending(db, shared_db, postgrest):
+    stand_in, url = postgrest
+    with psycopg.connect(shared_db, autocommit=True) as conn:
+        conn.execute("ALTER TABLE events ADD CONSTRAINT test_no_poison CHECK (title <> 'Poison')")
+    items = [make_item() for _ in range(25)]
+    items[3].title = "Poison"
+    try:
+        _, stats = await run_items(items, settings(db, url, NOCTURNE_SYNC_CONCURRENCY=1))
+        assert stats["nocturne/synced"] == 15 and stats["nocturne/sync_failed"] == 10
+        assert pending(db) == 10 and count(shared_db) == 15
+    finally:
+        with psycopg.connect(shared_db, autocommit=True) as conn:
+            conn.execute("ALTER TABLE events DROP CONSTRAINT test_no_poison")
+    env = {"DATABASE_URL": db, "SUPABASE_URL": url, "SUPABASE_KEY": KEY}
+    result = CliRunner().invoke(main, ["sync", "--no-pull"], env=env)
+    assert result.exit_code == 0, result.output
+    assert pending(db) == 0 and content(db) == content(shared_db)
+
+
+async def test_pull_over_rest_brings_rows_another_install_pushed(db, shared_db, postgrest):
+    stand_in, url = postgrest
+    other_install = await make_other_install_rows(shared_db, url)
+    env = {"DATABASE_URL": db, "SUPABASE_URL": url, "SUPABASE_KEY": KEY}
+    result = CliRunner().invoke(main, ["sync", "--city", "ca--los-angeles"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "pulled 4 row(s)" in result.output
+    gets = [r for r in stand_in.requests if r.method == "GET"]
+    assert gets and gets[0].query["city"] == "in.(ca--los-angeles)"
+    assert content(db) == other_install
+
+
+async def make_other_install_rows(shared_db, url):
+    """Another install crawls and mirrors over REST into the shared database."""
+    from tests.support.databases import create_database, drop_database, admin_uri
+
+    admin = admin_uri()
+    other = create_database(admin, prefix="nocturne_other")
+    try:
+        await run_items([make_item() for _ in range(4)], settings(other, url))
+        return content(other)
+    finally:
+        drop_database(admin, other)
