@@ -20,9 +20,9 @@ from typing import Any, Protocol
 
 import httpx
 import psycopg
+from postgrest import APIError
 from psycopg import sql
 from psycopg.rows import dict_row
-from postgrest import APIError
 from psycopg_pool import ConnectionPool
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 

@@ -77,9 +77,7 @@ def test_same_event_rule():
     # too far apart in time or space
     assert not same_event(a, listing(source="luma", start=3600))
     far = dict(latitude=34.0, longitude=-118.0)
-    assert not same_event(
-        listing(**far), listing(source="luma", latitude=34.05, longitude=-118.0)
-    )
+    assert not same_event(listing(**far), listing(source="luma", latitude=34.05, longitude=-118.0))
     # a different title
     assert not same_event(a, listing(source="luma", title="rock at the lake"))
     # no place on one side: only an exact title counts

@@ -31,7 +31,9 @@ async def test_a_crawl_mirrors_every_committed_row(db, shared_db):
     assert pending(db) == 0
     assert content(db) == content(shared_db) and count(shared_db) == 30
     with psycopg.connect(shared_db) as conn:
-        assert conn.execute("SELECT count(*) FROM events WHERE synced_at IS NULL").fetchone()[0] == 0
+        assert (
+            conn.execute("SELECT count(*) FROM events WHERE synced_at IS NULL").fetchone()[0] == 0
+        )
 
 
 async def test_unchanged_rows_are_not_sent_again_and_changes_are(db, shared_db):
@@ -65,7 +67,11 @@ def test_pull_brings_other_installs_rows_once_and_skips_known_aliases(db, shared
     with psycopg.connect(shared_db, autocommit=True) as conn:
         for n in range(4):
             insert_event(
-                conn, link=f"https://luma.com/other-{n}", source="luma", starts_at=start, title=f"O{n}"
+                conn,
+                link=f"https://luma.com/other-{n}",
+                source="luma",
+                starts_at=start,
+                title=f"O{n}",
             )
         insert_event(conn, city="ny--new-york", tz="America/New_York", link="https://luma.com/ny")
         conn.execute("UPDATE events SET synced_at = now()")

@@ -113,7 +113,7 @@ async def test_pull_over_rest_brings_rows_another_install_pushed(db, shared_db, 
 
 async def make_other_install_rows(shared_db, url):
     """Another install crawls and mirrors over REST into the shared database."""
-    from tests.support.databases import create_database, drop_database, admin_uri
+    from tests.support.databases import admin_uri, create_database, drop_database
 
     admin = admin_uri()
     other = create_database(admin, prefix="nocturne_other")

@@ -65,9 +65,9 @@ class PostgrestStandIn:
         return Starlette(routes=[Route("/rest/v1/events", self.events, methods=["GET", "POST"])])
 
     async def events(self, request: Request) -> Response:
-        if request.headers.get("apikey") != self.key or request.headers.get(
-            "authorization"
-        ) != (f"Bearer {self.key}"):
+        if request.headers.get("apikey") != self.key or request.headers.get("authorization") != (
+            f"Bearer {self.key}"
+        ):
             return _json({"message": "Invalid API key"}, 401)
         body = await request.body()
         rows = orjson.loads(body) if body else []
