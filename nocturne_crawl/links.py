@@ -15,6 +15,9 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # What RFC 3986 allows in a path besides unreserved characters; '%' is kept so that
 # existing escapes stay as they are (and quoting twice changes nothing).
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+# Whitespace and control characters never belong in a link; lone surrogates cannot even
+# be encoded.
+_UNSAFE_RE = re.compile("[\\s\x00-\x1f\x7f\ud800-\udfff]")
 _HOST_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?$")
 MAX_LINK_LENGTH = 2048
 
@@ -22,13 +25,6 @@ MAX_LINK_LENGTH = 2048
 def _is_tracking(name: str) -> bool:
     lowered = name.lower()
     return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
-
-
-def _is_unsafe_char(ch: str) -> bool:
-    # Whitespace and control characters never belong in a link; lone surrogates cannot
-    # even be encoded.
-    code = ord(ch)
-    return ch.isspace() or code < 32 or code == 127 or 0xD800 <= code <= 0xDFFF
 
 
 def _ascii_host(hostname: str) -> str | None:
@@ -54,7 +50,7 @@ def canonical_link(url: str) -> str | None:
     if not isinstance(url, str):
         return None
     text = url.strip()
-    if not text or any(_is_unsafe_char(ch) for ch in text):
+    if not text or _UNSAFE_RE.search(text):
         return None
     try:
         parts = urlsplit(text)

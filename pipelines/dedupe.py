@@ -65,7 +65,7 @@ class DedupePipeline:
         if link in self.seen:
             raise drop(self.stats, "duplicate", link)
         self.seen.add(link)
-        listing = Listing.from_row(adapter.asdict())
+        listing = Listing.from_row(adapter)
         self._load_stored(listing)
         if link in self.aliases:
             raise drop(self.stats, "cross_source_duplicate", f"{link} (known alias)")

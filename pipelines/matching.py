@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,18 +29,22 @@ RICH_FIELDS = (
 )
 
 
+_ASCII_SEPARATORS = re.compile(r"[^a-z0-9]+")
+_SEPARATORS = re.compile(r"[\W_]+")
+
+
 def match_key(text: str | None) -> str:
     """Lower-case letters and digits, accents removed, words separated by one space."""
     if not text:
         return ""
+    if text.isascii():  # the common case, without the Unicode round trip
+        return _ASCII_SEPARATORS.sub(" ", text.lower()).strip()
     decomposed = unicodedata.normalize("NFKD", text)
-    chars = [
-        ch if ch.isalnum() else " " for ch in decomposed.casefold() if not unicodedata.combining(ch)
-    ]
-    return " ".join("".join(chars).split())
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    return _SEPARATORS.sub(" ", bare).strip()
 
 
-def richness(row: dict[str, Any]) -> int:
+def richness(row: Any) -> int:
     return sum(1 for name in RICH_FIELDS if row.get(name) not in (None, ""))
 
 
@@ -67,7 +72,8 @@ class Listing:
     richness: int
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Listing:
+    def from_row(cls, row: Any) -> Listing:
+        """From a stored row (dict) or a validated item's ItemAdapter."""
         starts_at: datetime = row["starts_at"]
         return cls(
             link=row["link"],
@@ -110,10 +116,9 @@ def same_event(a: Listing, b: Listing, window: float = WINDOW_SECONDS) -> bool:
     """Two sites' listings of one event: other source, close start, same title and place."""
     if a.source == b.source or a.city != b.city or abs(a.start - b.start) > window:
         return False
-    if not a.title or not _similar(a.title, b.title, TITLE_RATIO):
-        return False
+    # The place first: it is cheap and rules most candidates out.
     place = same_place(a, b)
     if place is None:
         # Nothing to compare the place by: only an exact title is enough.
-        return a.title == b.title
-    return place
+        return bool(a.title) and a.title == b.title
+    return place and bool(a.title) and _similar(a.title, b.title, TITLE_RATIO)

@@ -13,18 +13,22 @@ _BREAK_TAGS = frozenset(
     {"p", "br", "div", "li", "ul", "ol", "tr", "table", "blockquote", "pre", "hr"}
     | {f"h{level}" for level in range(1, 7)}
 )
-_BREAK_MARKUP = tuple(f"<{t}>" for t in _BREAK_TAGS) + tuple(f"</{t}>" for t in _BREAK_TAGS)
+_SANITIZER = nh3.Cleaner(tags=set(_BREAK_TAGS), attributes={}, strip_comments=True)
+# Matches only the sanitizer's own output: break tags serialized without attributes.
+_BREAK_MARKUP_RE = re.compile("</?(?:" + "|".join(sorted(_BREAK_TAGS)) + ")>")
 # C0/C1 control characters other than whitespace, and lone surrogates (PostgreSQL refuses
 # NUL; surrogates cannot be encoded at all).
 _CONTROL_RE = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff]")
+# Only text with a tag or an entity in it needs the sanitizer ("a & b" does not).
+_MARKUP_RE = re.compile(r"<|&[#A-Za-z]")
 # Each pass only removes or shortens; the bound is a guard, not a limit met in practice.
 _MAX_PASSES = 64
 
 
 def _strip_markup(text: str) -> str:
-    cleaned = nh3.clean(text, tags=set(_BREAK_TAGS), attributes={}, strip_comments=True)
-    for markup in _BREAK_MARKUP:
-        cleaned = cleaned.replace(markup, "\n")
+    cleaned = _SANITIZER.clean(text)
+    if "<" in cleaned:
+        cleaned = _BREAK_MARKUP_RE.sub("\n", cleaned)
     return html.unescape(cleaned)
 
 
@@ -41,7 +45,7 @@ def _normalize_space(text: str, multiline: bool) -> str:
 
 def _clean_once(text: str, multiline: bool) -> str:
     text = _CONTROL_RE.sub("", text)
-    if "<" in text or "&" in text:
+    if _MARKUP_RE.search(text):
         text = _CONTROL_RE.sub("", _strip_markup(text))
     return _normalize_space(text, multiline)
 

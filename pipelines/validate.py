@@ -7,6 +7,7 @@ bad item is dropped and counted here and never reaches the database to be refuse
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +30,9 @@ MAX_DESCRIPTION = 20000
 MAX_PRICE = 200
 MAX_URL = 2048
 MAX_SOURCE_ID = 200
+
+
+_UNSAFE_URL_RE = re.compile("[\\s\x00-\x1f\x7f\ud800-\udfff]")
 
 
 class Invalid(ValueError):
@@ -97,7 +101,7 @@ def image_url(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     url = value.strip()
-    if not url or len(url) > MAX_URL or any(ch.isspace() or ord(ch) < 32 for ch in url):
+    if not url or len(url) > MAX_URL or _UNSAFE_URL_RE.search(url):
         return None
     try:
         parts = urlsplit(url)
@@ -114,7 +118,7 @@ def _flag(value: object) -> bool | None:
 
 def normalize_event(raw: Any) -> dict[str, Any]:
     """The row to store for one scraped item; raises Invalid(reason) when it cannot be."""
-    adapter = ItemAdapter(raw)
+    adapter = raw if isinstance(raw, ItemAdapter) else ItemAdapter(raw)
     source = adapter.get("source")
     if source not in SOURCES:
         raise Invalid("invalid_source")
@@ -173,15 +177,15 @@ class ValidatePipeline:
         return cls(crawler)
 
     def process_item(self, item: Any) -> Any:
+        adapter = ItemAdapter(item)
         try:
-            row = normalize_event(item)
+            row = normalize_event(adapter)
         except Invalid as exc:
             raise drop(self.stats, exc.args[0], _describe(item)) from None
         except DropItem:
             raise
         except Exception as exc:  # never let one odd item stop the crawl
             raise drop(self.stats, "invalid_item", f"{type(exc).__name__}: {exc}") from None
-        adapter = ItemAdapter(item)
         for name, value in row.items():
             adapter[name] = value
         return item
