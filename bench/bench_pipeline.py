@@ -13,6 +13,7 @@ database over the direct transport (`Mirror.push_pending`), next to the seed's p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
@@ -104,10 +105,8 @@ async def run_chain(conninfo: str, items: list[Any]) -> dict[str, Any]:
     crawler.signals.send_catch_log(signals.spider_opened, spider=crawler.spider)
     await manager.open_spider_async()
     for item in items:
-        try:
+        with contextlib.suppress(DropItem):  # dropped items are counted in the stats
             await manager.process_item_async(item)
-        except DropItem:
-            pass
     await manager.close_spider_async()
     crawler.signals.send_catch_log(signals.spider_closed, spider=crawler.spider, reason="finished")
     return crawler.stats.get_stats()
