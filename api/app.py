@@ -49,7 +49,8 @@ def routes(static_dir: Path = STATIC_DIR) -> list[BaseRoute]:
         Route("/events/{city}", events.list_events, methods=["GET"]),
         Route("/subscribe", subscriptions.subscribe, methods=["POST"]),
         Route("/unsubscribe", subscriptions.unsubscribe, methods=["POST"]),
-        Route("/confirm", subscriptions.confirm, methods=["GET", "POST"]),
+        Route("/confirm", subscriptions.confirm_page, methods=["GET"]),
+        Route("/confirm", subscriptions.confirm, methods=["POST"]),
         # The web page last: every API route above takes precedence over it.
         Mount("/", app=PageFiles(static_dir), name="page"),
     ]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.schemas import SchemaGenerator
+
+from nocturne_crawl.cities import catalog
 
 _ERROR = {
     "description": "A client error, with a message saying what was wrong.",
@@ -120,6 +124,22 @@ BASE = {
 generator = SchemaGenerator(BASE)
 
 
+def with_city_ids(schema: dict) -> dict:
+    """Name the catalog's ids wherever a city is asked for: the catalog is data, so the
+    description of valid input is built from it rather than written twice."""
+    schema = copy.deepcopy(schema)  # the generator shares BASE's dicts between calls
+    ids = list(catalog())
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") == "city" and parameter.get("in") == "path":
+                    parameter["schema"] = {"type": "string", "enum": ids}
+    request_schema = schema["components"]["schemas"]["SubscribeRequest"]["properties"]
+    request_schema["city"] = {"type": "string", "enum": ids}
+    request_schema["email"] = {"type": "string", "format": "email", "maxLength": 320}
+    return schema
+
+
 async def openapi(request: Request) -> Response:
     """
     summary: This document.
@@ -127,6 +147,6 @@ async def openapi(request: Request) -> Response:
       200: {description: The OpenAPI description of the API.}
     """
     if getattr(request.app.state, "openapi", None) is None:
-        request.app.state.openapi = generator.get_schema(routes=request.app.routes)
+        request.app.state.openapi = with_city_ids(generator.get_schema(routes=request.app.routes))
     body = orjson.dumps(request.app.state.openapi, option=orjson.OPT_NON_STR_KEYS)
     return Response(body, media_type="application/json")

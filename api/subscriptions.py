@@ -191,12 +191,37 @@ async def unsubscribe(request: Request) -> Response:
     )
 
 
+async def confirm_page(request: Request) -> Response:
+    """
+    summary: Confirm a subscription from the link in the confirmation mail (a small HTML page).
+    parameters:
+      - {name: token, in: query, required: true, schema: {type: string}}
+    responses:
+      200:
+        description: The subscription is confirmed.
+        content:
+          text/html: {schema: {type: string}}
+      400:
+        description: The token is missing, tampered with or foreign.
+        content:
+          text/html: {schema: {type: string}}
+      404:
+        description: No such subscription.
+        content:
+          text/html: {schema: {type: string}}
+    """
+    return await _confirm(request, as_page=True)
+
+
 async def confirm(request: Request) -> Response:
     """
     summary: Confirm a subscription (double opt-in) with the signed token from the confirmation mail.
-    description: GET (the link in the mail) answers with a small HTML page, POST with JSON.
     parameters:
       - {name: token, in: query, schema: {type: string}}
+    requestBody:
+      content:
+        application/json:
+          schema: {type: object, properties: {token: {type: string}}}
     responses:
       200:
         description: The subscription is confirmed.
@@ -205,8 +230,12 @@ async def confirm(request: Request) -> Response:
             schema: {$ref: '#/components/schemas/Subscription'}
       400: {$ref: '#/components/responses/BadRequest'}
       404: {$ref: '#/components/responses/NotFound'}
+      413: {$ref: '#/components/responses/BadRequest'}
     """
-    as_page = request.method == "GET"
+    return await _confirm(request, as_page=False)
+
+
+async def _confirm(request: Request, as_page: bool) -> Response:
     try:
         token = await _token_from(request)
         sub_id, email = read_token(request.app.state.config, "confirm", token)
