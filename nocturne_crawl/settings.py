@@ -61,8 +61,8 @@ LUMA_DETAILS_CONCURRENCY = 2
 # handler out entirely (no Playwright driver process at all).
 if NOCTURNE_RENDER != "off":
     DOWNLOAD_HANDLERS = {
-        "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
-        "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+        "http": "nocturne_crawl.playwright_handler.LazyPlaywrightDownloadHandler",
+        "https": "nocturne_crawl.playwright_handler.LazyPlaywrightDownloadHandler",
     }
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 PLAYWRIGHT_LAUNCH_OPTIONS = launch_options(_config.chromium_executable)

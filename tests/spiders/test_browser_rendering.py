@@ -74,8 +74,12 @@ def _global_only_page(results: list[dict]) -> str:
     )
 
 
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
 class _JsOnlySite(BaseHTTPRequestHandler):
     hits: Counter
+    plain = False  # serve the project's plain search pages instead (data in the HTML)
 
     def log_message(self, *args) -> None:
         pass
@@ -87,10 +91,14 @@ class _JsOnlySite(BaseHTTPRequestHandler):
             return
         page = int(parse_qs(url.query).get("page", ["1"])[0])
         self.hits[page] += 1
-        body = {
-            1: _dom_writing_page(EVENTS[:2]),
-            2: _global_only_page(EVENTS[2:]),
-        }.get(page, _dom_writing_page([]))
+        if self.plain:
+            name = {1: "page1", 2: "page2"}.get(page, "page3_empty")
+            body = (FIXTURES / f"eventbrite_all-events_{name}.html").read_text()
+        else:
+            body = {
+                1: _dom_writing_page(EVENTS[:2]),
+                2: _global_only_page(EVENTS[2:]),
+            }.get(page, _dom_writing_page([]))
         raw = body.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -99,10 +107,9 @@ class _JsOnlySite(BaseHTTPRequestHandler):
         self.wfile.write(raw)
 
 
-@pytest.fixture
-def js_only_site() -> Iterator[tuple[str, Counter]]:
+def _serve(plain: bool) -> Iterator[tuple[str, Counter]]:
     hits: Counter = Counter()
-    handler = type("Handler", (_JsOnlySite,), {"hits": hits})
+    handler = type("Handler", (_JsOnlySite,), {"hits": hits, "plain": plain})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -111,6 +118,16 @@ def js_only_site() -> Iterator[tuple[str, Counter]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def js_only_site() -> Iterator[tuple[str, Counter]]:
+    yield from _serve(plain=False)
+
+
+@pytest.fixture
+def plain_site() -> Iterator[tuple[str, Counter]]:
+    yield from _serve(plain=True)
 
 
 def _crawl(base_url: str, out: Path, render: str) -> str:
@@ -149,6 +166,7 @@ def test_plain_response_without_data_is_rendered_in_chromium(js_only_site, tmp_p
     assert _stat(log, "nocturne/eventbrite/browser_retries") == 3
     assert _stat(log, "playwright/page_count") == 3
     assert _stat(log, "playwright/page_count/closed") == 3  # every page closed
+    assert "Starting download handler" in log
     assert _stat(log, "nocturne/source_errors") is None
 
 
@@ -159,3 +177,14 @@ def test_render_browser_goes_straight_to_chromium(js_only_site, tmp_path):
     assert len(json.loads(out.read_text())) == 3
     assert hits == Counter({1: 1, 2: 1, 3: 1})
     assert _stat(log, "nocturne/eventbrite/browser_retries") is None
+
+
+def test_plain_pages_never_start_playwright(plain_site, tmp_path):
+    base_url, hits = plain_site
+    out = tmp_path / "events.json"
+    log = _crawl(base_url, out, "auto")
+    assert len(json.loads(out.read_text())) == 6
+    assert hits == Counter({1: 1, 2: 1, 3: 1})
+    # The handler is installed but the Playwright driver is started on first use only.
+    assert "Starting download handler" not in log
+    assert _stat(log, "playwright/page_count") is None

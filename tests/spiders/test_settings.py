@@ -14,7 +14,7 @@ from nocturne_crawl.config import Config
 
 def test_playwright_handles_http_and_https_and_retries_back_off():
     settings = get_project_settings()
-    handler = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+    handler = "nocturne_crawl.playwright_handler.LazyPlaywrightDownloadHandler"
     assert settings.getdict("DOWNLOAD_HANDLERS") == {"http": handler, "https": handler}
     assert settings["TWISTED_REACTOR"].endswith("AsyncioSelectorReactor")
     middlewares = settings.getdict("DOWNLOADER_MIDDLEWARES")
