@@ -116,6 +116,47 @@ BASE = {
                     "created_at": {"type": "string", "format": "date-time"},
                 },
             },
+            "ScrapeStarted": {
+                "type": "object",
+                "required": ["message", "city", "note", "joined", "run_id", "jobs"],
+                "properties": {
+                    "message": {"type": "string"},
+                    "city": {"type": "string"},
+                    "note": {"type": "string"},
+                    "joined": {"type": "boolean"},
+                    "run_id": {"type": "string"},
+                    "jobs": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "job_id": {"type": "string"},
+                                "spider": {"type": "string"},
+                                "status": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
+            "ScrapeStatus": {
+                "type": "object",
+                "required": ["city", "run_id", "status", "sources"],
+                "properties": {
+                    "city": {"type": "string"},
+                    "run_id": {"type": "string", "nullable": True},
+                    "status": {
+                        "type": "string",
+                        "enum": ["idle", "queued", "running", "finished", "failed"],
+                    },
+                    "started_at": {"type": "string", "format": "date-time", "nullable": True},
+                    "finished_at": {"type": "string", "format": "date-time", "nullable": True},
+                    "items_scraped": {"type": "integer"},
+                    "items_new": {"type": "integer"},
+                    "items_updated": {"type": "integer"},
+                    "error": {"type": "string", "nullable": True},
+                    "sources": {"type": "array", "items": {"type": "object"}},
+                },
+            },
         },
         "responses": {"BadRequest": _ERROR, "NotFound": _ERROR, "TooManyRequests": _ERROR},
     },

@@ -87,5 +87,11 @@ from nocturne_crawl.sync import sync_command  # noqa: E402
 
 main.add_command(sync_command)
 
+from nocturne_crawl import crawlcli  # noqa: E402
+
+main.add_command(crawlcli.crawl_command)
+main.add_command(crawlcli.schedule_command)
+main.add_command(crawlcli.crontab_command)
+
 if __name__ == "__main__":
     sys.exit(main())

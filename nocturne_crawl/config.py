@@ -103,6 +103,9 @@ class Config:
     scrape_cooldown_seconds: int = 300
     scrape_client_limit: int = 5
     scrape_client_window_seconds: int = 3600
+    crawl_heartbeat_seconds: float = 5.0
+    crawl_stale_seconds: int = 90
+    crawl_queue_timeout_seconds: int = 3600
     eventbrite_base_url: str = "https://www.eventbrite.com"
     meetup_base_url: str = "https://www.meetup.com"
     luma_api_base_url: str = "https://api.lu.ma"
@@ -177,6 +180,13 @@ class Config:
             scrape_client_limit=_env_int("SCRAPE_CLIENT_LIMIT", cls.scrape_client_limit),
             scrape_client_window_seconds=_env_int(
                 "SCRAPE_CLIENT_WINDOW_SECONDS", cls.scrape_client_window_seconds
+            ),
+            crawl_heartbeat_seconds=_env_float(
+                "CRAWL_HEARTBEAT_SECONDS", cls.crawl_heartbeat_seconds
+            ),
+            crawl_stale_seconds=_env_int("CRAWL_STALE_SECONDS", cls.crawl_stale_seconds),
+            crawl_queue_timeout_seconds=_env_int(
+                "CRAWL_QUEUE_TIMEOUT_SECONDS", cls.crawl_queue_timeout_seconds
             ),
             eventbrite_base_url=_env("EVENTBRITE_BASE_URL", cls.eventbrite_base_url),
             meetup_base_url=_env("MEETUP_BASE_URL", cls.meetup_base_url),

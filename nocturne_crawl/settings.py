@@ -82,3 +82,7 @@ NOCTURNE_DB_FLUSH_SECONDS = _config.db_flush_seconds
 NOCTURNE_SYNC_BATCH_SIZE = _config.sync_batch_size
 NOCTURNE_SYNC_CONCURRENCY = _config.sync_concurrency
 NOCTURNE_SYNC_RETRIES = _config.sync_retries
+
+# Every crawl records itself in crawl_runs (nocturne_crawl/recorder.py), wherever it runs.
+EXTENSIONS = {"nocturne_crawl.recorder.CrawlRunRecorder": 500}
+NOCTURNE_HEARTBEAT_SECONDS = _config.crawl_heartbeat_seconds
