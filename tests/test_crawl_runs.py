@@ -55,8 +55,18 @@ def wait_for(predicate, timeout: float = 20, poll: float = 0.1):
         ({"item_scraped_count": 4, "nocturne/items_new": 3}, "finished", "finished", None),
         ({}, "finished", "finished", None),  # a city with no events is not a failure
         ({"item_scraped_count": 5}, "closespider_itemcount", "finished", None),
-        ({"item_scraped_count": 5}, "shutdown", "failed", "crawl stopped before the end (shutdown)"),
-        ({"nocturne/source_errors": 2}, "finished", "failed", "no events scraped: 2 source error(s)"),
+        (
+            {"item_scraped_count": 5},
+            "shutdown",
+            "failed",
+            "crawl stopped before the end (shutdown)",
+        ),
+        (
+            {"nocturne/source_errors": 2},
+            "finished",
+            "failed",
+            "no events scraped: 2 source error(s)",
+        ),
         (
             {"spider_exceptions/KeyError": 1},
             "finished",
@@ -174,6 +184,8 @@ def test_queued_jobs_of_a_dead_launcher_or_waiting_too_long_are_failed(db):
         )
         assert crawlruns.sweep_stale(conn, stale_seconds=90, queue_timeout_seconds=3600) == 2
     by_id = {r["job_id"]: r for r in rows(db)}
-    assert by_id["orphan"]["error"] == "the launcher that queued this crawl exited before starting it"
+    assert (
+        by_id["orphan"]["error"] == "the launcher that queued this crawl exited before starting it"
+    )
     assert by_id["old"]["error"] == "crawl did not start within 3600 s"
     assert by_id["waiting"]["status"] == "queued"
