@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -57,7 +58,7 @@ def test_runs_are_bounded_queued_and_logged_per_job(db, crawl_config):
         logs = [r[0] for r in conn.execute("SELECT log_path FROM crawl_runs ORDER BY id")]
     for job, log_path in zip(jobs, logs, strict=True):
         assert log_path.endswith(f"logs/{job['job_id']}.log")
-        text = open(log_path, encoding="utf-8").read()
+        text = Path(log_path).read_text(encoding="utf-8")
         assert "Spider closed (finished)" in text
 
 
