@@ -40,6 +40,8 @@ class CrawlRunRecorder:
         self.run_id: str | None = settings.get("NOCTURNE_RUN_ID") or None
         self.backend: str = settings.get("NOCTURNE_BACKEND") or "manual"
         self.log_path: str | None = settings.get("NOCTURNE_LOG_PATH") or settings.get("LOG_FILE")
+        # The pipelines' override (tests, benchmarks) applies to the run record too.
+        self.conninfo_override: str | None = settings.get("NOCTURNE_DATABASE_URL") or None
         self.conn: psycopg.Connection | None = None
         self.beat: task.LoopingCall | None = None
 
