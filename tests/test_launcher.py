@@ -106,7 +106,7 @@ def test_cooldown_refuses_with_the_seconds_left(db, tmp_path):
         insert_run(db, "ca--los-angeles", "10.0.0.1", age_seconds=100, run_id="r1")
         with pytest.raises(CrawlRefused) as refused:
             launcher.request("ca--los-angeles", trigger="api", client="10.0.0.9")
-        assert 199 <= refused.value.retry_after <= 201
+        assert 190 <= refused.value.retry_after <= 201
         # The cooldown is per city, and the scheduler and CLI are not bound by it.
         insert_run(db, "ny--new-york", "10.0.0.1", age_seconds=400, run_id="r2")
         assert launcher.request("ca--los-angeles", trigger="cron", enforce_limits=False).jobs
@@ -129,7 +129,7 @@ def test_client_limit_counts_the_clients_crawls_in_the_window(db, tmp_path):
         with pytest.raises(CrawlRefused) as refused:
             launcher.request("tx--austin", trigger="api", client="10.0.0.1")
         # The start 500 s ago leaves the 600 s window first.
-        assert 99 <= refused.value.retry_after <= 101
+        assert 90 <= refused.value.retry_after <= 101
         assert "limit 2" in refused.value.message
         other = launcher.request("tx--austin", trigger="api", client="10.0.0.2")
         assert not other.joined
