@@ -119,7 +119,7 @@ def test_refresh_flow_new_cards_stagger_and_the_session_limit(page, site, artifa
     assert refresh_button(page).inner_text() == "REFRESH USED (0/1)"
     assert refresh_button(page).is_disabled()
 
-    page.locator(".picker__select select").select_option("ny--new-york")
+    page.get_by_label("City", exact=True).select_option("ny--new-york")
     page.locator(".card", has_text="Bushwick Loft").wait_for()
     assert page.url.endswith("?city=ny--new-york")
     assert refresh_button(page).inner_text() == "REFRESH USED (0/1)"
@@ -205,3 +205,25 @@ def test_keyboard_picks_a_city_on_the_map(page, site):
     assert marker.get_attribute("aria-pressed") == "true"
     page.locator(".events-state", has_text="No events in Chicago").wait_for()
     assert page.locator(".marker").count() >= 25
+
+
+def test_date_filter_asks_the_api_for_the_citys_days(page, site):
+    with psycopg.connect(site.db) as conn:
+        insert_event(
+            conn,
+            title="In a month",
+            link="https://www.eventbrite.com/e/later-1",
+            starts_at=datetime.now(UTC) + timedelta(days=30),
+        )
+    page.goto(f"{site.url}/?city={LA}")
+    page.locator(".card", has_text="In a month").wait_for()
+    assert page.locator(".card").count() == 4
+    with page.expect_request(lambda r: "/events/" in r.url and "end_date=" in r.url) as sent:
+        page.get_by_text("Next 7 days").click()
+    assert "start_date=" in sent.value.url
+    page.locator(".card", has_text="In a month").wait_for(state="detached")
+    assert page.locator(".card").count() == 3
+    page.get_by_text("Pick dates").click()
+    page.get_by_label("From", exact=True).fill("2030-01-02")
+    page.get_by_label("To", exact=True).fill("2030-01-01")
+    page.locator("#range-error", has_text="before the start").wait_for()

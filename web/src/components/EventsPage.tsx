@@ -113,9 +113,14 @@ export default function EventsPage() {
           <Suspense fallback={<div className="map map--placeholder" aria-hidden="true" />}>
             {cities && <CityMap cities={cities} selected={cityId} onSelect={choose} />}
           </Suspense>
-          <label className="picker__select">
-            <span>City</span>
-            <select value={cityId ?? ""} onChange={(e) => e.target.value && choose(e.target.value)} disabled={!cities}>
+          <div className="picker__select">
+            <label htmlFor="city-select">City</label>
+            <select
+              id="city-select"
+              value={cityId ?? ""}
+              onChange={(e) => e.target.value && choose(e.target.value)}
+              disabled={!cities}
+            >
               <option value="">Choose a city…</option>
               {cities
                 ?.slice()
@@ -126,7 +131,7 @@ export default function EventsPage() {
                   </option>
                 ))}
             </select>
-          </label>
+          </div>
         </section>
         <section className="events" id="events" aria-labelledby="events-title" tabIndex={-1}>
           {city ? (
