@@ -261,13 +261,10 @@ def paginate(events: Sequence[SimEvent], seed: int, city_id: str) -> SearchPages
             base = events[k % len(events)]
             ad_id = str(int(base.source_id) + 7 + k)
             title = f"Sponsored: {base.title}"
+            url = f"https://www.eventbrite.com/e/{slugify(title)}-tickets-{ad_id}"
             promoted.append(
                 dataclasses.replace(
-                    base,
-                    source_id=ad_id,
-                    title=title,
-                    url=f"https://www.eventbrite.com/e/{slugify(title)}-tickets-{ad_id}",
-                    quirks=("promoted",),
+                    base, source_id=ad_id, title=title, url=url, link=url, quirks=("promoted",)
                 )
             )
     return SearchPages(pages=tuple(pages), promoted=tuple(promoted), object_count=len(events))

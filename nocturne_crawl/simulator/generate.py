@@ -110,13 +110,7 @@ class SimEvent:
     quirks: tuple[str, ...] = ()
     twin_key: str | None = None
     image_id: str = ""
-
-    @property
-    def link(self) -> str:
-        """The canonical link a spider should store for this event."""
-        if self.source == "luma":
-            return canonical_link(f"https://luma.com/{self.url}") or ""
-        return canonical_link(self.url) or ""
+    link: str = ""  # the canonical link a spider should store (set by `public_link`)
 
     def coordinate(self) -> tuple[float, float] | None:
         """(lat, lng) as the site serves it: Luma blurs obfuscated venues to ~1 km."""
@@ -135,6 +129,11 @@ class SimEvent:
         if self.source == "luma" and self.luma_mode == "manual-online":
             return "Online"
         return f"{self.venue.name}, {self.venue.street_line()}"
+
+
+def public_link(source: str, url: str) -> str:
+    """The canonical public link of an event served with `url` (a Luma slug for Luma)."""
+    return canonical_link(f"https://luma.com/{url}" if source == "luma" else url) or ""
 
 
 @dataclass(frozen=True)
@@ -432,6 +431,7 @@ class _Builder:
             quirks=tuple(quirks),
             twin_key=twin_key,
             image_id=image_id,
+            link=public_link(self.source, url),
         )
 
     def _twin(self, index: int, spec: PairSpec) -> SimEvent:

@@ -28,7 +28,7 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def _sort_key(event: SimEvent) -> tuple[str, str]:
+def sort_key(event: SimEvent) -> tuple[str, str]:
     return (_utc(event.start), event.source_id)
 
 
@@ -185,11 +185,11 @@ def entry(event: SimEvent, place: Place) -> dict:
 
 def discover_page(place: Place, events: Sequence[SimEvent], limit: int, cursor: str | None) -> dict:
     """One page of the discover feed (entries after `cursor`, up to `limit`)."""
-    ordered = sorted(events, key=_sort_key)
+    ordered = events  # the caller keeps them sorted by (start_at, api_id)
     rows = ordered
     if cursor:
         after = decode_cursor(cursor)
-        rows = [e for e in ordered if _sort_key(e) > after]
+        rows = [e for e in ordered if sort_key(e) > after]
     page = rows[: max(1, min(limit, MAX_LIMIT))]
     has_more = len(rows) > len(page)
     last = page[-1] if page else (ordered[-1] if ordered else None)

@@ -157,6 +157,12 @@ class Simulator:
 
     def truth(self, source: str, city: str) -> list[dict]:
         """The events `source` serves for `city`, as a correct spider reports them."""
+        return [
+            dict(r)
+            for r in self._cached(("truth", source, city), lambda: self._truth(source, city))
+        ]
+
+    def _truth(self, source: str, city: str) -> list[dict]:
         records = []
         for event in self.events(source, city):
             twin = None
@@ -252,7 +258,7 @@ class Simulator:
     def luma_sorted(self, city_id: str) -> list[SimEvent]:
         return self._cached(
             ("luma-sorted", city_id),
-            lambda: sorted(self.events("luma", city_id), key=luma._sort_key),
+            lambda: sorted(self.events("luma", city_id), key=luma.sort_key),
         )
 
     # -- HTTP ----------------------------------------------------------------------------
@@ -516,10 +522,15 @@ class Simulator:
         # Only pagination_cursor pages; `cursor` is ignored, like the real API.
         cursor = params.get("pagination_cursor")
         try:
-            page = luma.discover_page(place_of(city_id), self.luma_sorted(city_id), limit, cursor)
+            body = self._cached(
+                ("luma-page", city_id, limit, cursor),
+                lambda: orjson.dumps(
+                    luma.discover_page(place_of(city_id), self.luma_sorted(city_id), limit, cursor)
+                ),
+            )
         except luma.CursorError as exc:
             return _json({"message": str(exc)}, 400)
-        return _json(page)
+        return Response(body, media_type="application/json")
 
     async def _luma_event(self, request: Request) -> Response:
         return await self._serve(request, self._render_luma_event)
