@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import pickle
+import resource
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,7 @@ from nocturne_crawl.cities import catalog
 from nocturne_crawl.config import REPO_ROOT
 
 SOURCES = ("eventbrite", "meetup", "luma")
-REPLAY_SAMPLE = 3000
+REPLAY_SAMPLE = 1000
 REPLAY_CONCURRENCY = 16
 CRAWL_SETTINGS = {
     "ITEM_PIPELINES": {},
@@ -78,12 +79,14 @@ def _crawl(url: str, cities: list[str]) -> None:
     started = time.perf_counter()
     process.start()
     elapsed = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     totals: Counter[str] = Counter()
     for crawler in crawlers:
         stats = crawler.stats.get_stats()
         for key in ("nocturne/pages", "nocturne/source_errors", "downloader/response_count"):
             totals[key] += int(stats.get(key, 0))
-    print(json.dumps({"elapsed": elapsed, "items": dict(items), "stats": dict(totals)}))
+    cpu = usage.ru_utime + usage.ru_stime
+    print(json.dumps({"elapsed": elapsed, "cpu": cpu, "items": dict(items), "stats": dict(totals)}))
 
 
 def _replay(path: str, concurrency: int) -> None:
@@ -136,7 +139,9 @@ def main() -> None:
             f"generated {sum(expected.values()):,} events in {time.perf_counter() - started:.1f} s"
         )
 
+        cpu_before = time.process_time()  # this process: the simulator's thread, mostly
         crawl = _child("crawl", sim.url, *cities)
+        simulator_cpu = time.process_time() - cpu_before
         short = {
             k: (crawl["items"].get(k, 0), n)
             for k, n in expected.items()
@@ -174,6 +179,10 @@ def main() -> None:
     )
     print(f"  HTTP responses/s {crawl_rps:,.0f} ({responses:,}; Luma descriptions not fetched)")
     print(f"  source errors    {stats['nocturne/source_errors']}")
+    print(
+        f"  CPU seconds      crawler {crawl['cpu']:.0f} ({items / crawl['cpu']:,.0f} events per CPU-s),"
+        f" simulator {simulator_cpu:.0f}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     if short:
         print(f"  INCOMPLETE crawlers (got, expected): {short}")
     print(
