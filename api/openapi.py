@@ -154,6 +154,7 @@ BASE = {
                     "items_new": {"type": "integer"},
                     "items_updated": {"type": "integer"},
                     "error": {"type": "string", "nullable": True},
+                    "degraded": {"type": "boolean"},
                     "sources": {"type": "array", "items": {"type": "object"}},
                 },
             },

@@ -219,6 +219,16 @@ def mark_done(
     )
 
 
+def mark_health(conn: psycopg.Connection, job_id: str, found: Any) -> None:
+    """Store a run's coverage and health (nocturne_crawl.health.Health)."""
+    conn.execute(
+        """UPDATE crawl_runs SET coverage = %(coverage)s, health = %(health)s,
+               health_notes = %(health_notes)s
+           WHERE job_id = %(job_id)s""",
+        {**found.as_columns(), "job_id": job_id},
+    )
+
+
 def fail_if_active(conn: psycopg.Connection, job_ids: list[str], error: str) -> int:
     """Mark jobs failed unless they already recorded an outcome; how many were marked."""
     cur = conn.execute(
@@ -308,6 +318,9 @@ def _job_public(row: dict[str, Any]) -> dict[str, Any]:
         "items_updated": row["items_updated"],
         "items_dropped": row["items_dropped"],
         "pages": row["pages"],
+        "health": row["health"],
+        "health_notes": row["health_notes"],
+        "coverage": row["coverage"],
         "started_at": row["started_at"],
         "finished_at": row["finished_at"],
         "error": row["error"],
@@ -316,7 +329,7 @@ def _job_public(row: dict[str, Any]) -> dict[str, Any]:
 
 _JOB_COLUMNS = """job_id, run_id, city, spider, trigger, status, backend, created_at,
     started_at, finished_at, heartbeat_at, pages, items_scraped, items_new, items_updated,
-    items_dropped, error, finish_reason"""
+    items_dropped, error, finish_reason, health, health_notes, coverage"""
 
 
 def run_jobs(conn: psycopg.Connection, run_id: str) -> list[dict[str, Any]]:
@@ -356,6 +369,7 @@ def run_summary(city: str, run_id: str | None, jobs: list[dict[str, Any]]) -> di
             "items_new": 0,
             "items_updated": 0,
             "error": None,
+            "degraded": False,
             "sources": [],
         }
     status = run_state([j["status"] for j in jobs])
@@ -375,6 +389,8 @@ def run_summary(city: str, run_id: str | None, jobs: list[dict[str, Any]]) -> di
         "items_new": sum(j["items_new"] for j in jobs),
         "items_updated": sum(j["items_updated"] for j in jobs),
         "error": error,
+        # Any source that looks like its site changed (see nocturne_crawl.health).
+        "degraded": any(j["health"] == "degraded" for j in jobs),
         "sources": [_job_public(j) for j in jobs],
     }
 

@@ -18,7 +18,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from twisted.internet import task
 
-from nocturne_crawl import crawlruns
+from nocturne_crawl import crawlruns, health
 from nocturne_crawl.config import Config
 from nocturne_crawl.db import database_url
 
@@ -124,10 +124,23 @@ class CrawlRunRecorder:
             log.info(
                 "crawl run %s %s: %s", self.job_id, outcome.status, outcome.error or outcome.counts
             )
+            self._record_health(spider, stats)
         except psycopg.Error as exc:
             log.error("crawl run outcome not recorded: %s", exc)
         finally:
             self.conn.close()
+
+    def _record_health(self, spider: Spider, stats: dict[str, Any]) -> None:
+        """Field coverage and item count against earlier runs: the site-changed warning."""
+        found = health.assess(self.conn, _city_id(spider), spider.name, self.job_id, stats)
+        crawlruns.mark_health(self.conn, self.job_id, found)
+        if found.status == "degraded":
+            log.warning(
+                "crawl health degraded for %s %s: %s",
+                spider.name,
+                _city_id(spider),
+                "; ".join(found.notes),
+            )
 
 
 def _city_id(spider: Spider) -> str:
