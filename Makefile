@@ -33,6 +33,10 @@ test: install web
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not browser"
 
+# Load, faults and hostile input against the real app, database, simulator and SMTP.
+test-system: install web
+	$(BIN)/python -m pytest tests/system
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
