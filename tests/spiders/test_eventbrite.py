@@ -19,6 +19,7 @@ from spiders.eventbrite import (
     _parse_price,
     _parse_starts_at,
     _parse_title,
+    event_fields,
     extract_server_data,
     parse_listing,
 )
@@ -333,3 +334,54 @@ def test_link_is_the_real_site_even_on_a_local_host():
     items, [next_page] = split(spider.parse(response))
     assert all(i.link.startswith("https://www.eventbrite.com/e/") for i in items)
     assert next_page.url.startswith("http://127.0.0.1:8765/d/ca--los-angeles/all-events/")
+
+
+# -- the same destination_event objects as the JSON API returns them ----------------------
+
+
+def test_simcoe_api_results_expanded_prices_and_venues(shared_fixtures):
+    """Real `/api/v3/destination/search/` results with expand: the field helpers read
+    ticket_availability and primary_venue the same way on API results and on pages."""
+    payload = json.loads(
+        (
+            shared_fixtures
+            / "eventbrite/destination-search_expand_simcoe-county-ON_page1_2026-09.json"
+        ).read_text()
+    )
+    results = payload["events"]["results"]
+    assert len({r["id"] for r in results}) == 50
+    for raw in results:
+        fields = event_fields(raw, "America/Toronto")
+        tickets = raw["ticket_availability"]
+        low = tickets["minimum_ticket_price"]["display"]
+        high = tickets["maximum_ticket_price"]["display"]
+        assert fields["price"] == (low if low == high else f"{low} - {high}")
+        assert fields["is_free"] is tickets["is_free"]
+        address = raw["primary_venue"]["address"]["localized_address_display"]
+        assert fields["location"].endswith(address)
+        assert fields["starts_at"].strftime("%Y-%m-%d %H:%M") == (
+            f"{raw['start_date']} {raw['start_time']}"
+        )
+    abba = event_fields(results[0], "America/Toronto")
+    assert abba["title"] == "ABBA vs Queen by Candlelight | Collier Street United Church | Barrie"
+    assert abba["starts_at"].isoformat() == "2026-10-30T20:00:00-04:00"
+    assert abba["price"] == "30.00 CAD - 80.00 CAD"
+    assert (
+        abba["location"] == "Collier Street United Church, 112 Collier Street, Barrie, ON L4M 1H3"
+    )
+
+
+def test_toronto_detail_batch_free_events(shared_fixtures):
+    payload = json.loads(
+        (
+            shared_fixtures
+            / "eventbrite/destination-events_event-ids-expand_toronto_2023-03-02.json"
+        ).read_text()
+    )
+    fields = [event_fields(raw, "America/Toronto") for raw in payload["events"]]
+    assert len(fields) == 20 and None not in fields
+    first = fields[0]
+    assert first["title"] == "GDSC x Microsoft: Women in Tech Conference"
+    assert (first["is_free"], first["price"]) == (True, "Free")
+    free = [raw for raw in payload["events"] if raw["ticket_availability"]["is_free"]]
+    assert sum(f["is_free"] is True for f in fields) == len(free)
