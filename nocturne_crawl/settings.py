@@ -46,7 +46,7 @@ DOWNLOADER_MIDDLEWARES = {
 # Spider knobs (see README "Spiders").
 NOCTURNE_RENDER = _config.render_mode
 CRAWL_HORIZON_DAYS = _config.crawl_horizon_days
-EVENTBRITE_MAX_PAGES = 50
+EVENTBRITE_MAX_PAGES = 100  # a safety net: page_count and the first empty page end a listing
 MEETUP_QUERY_CAP = _config.meetup_query_cap
 MEETUP_PAGE_SIZE = 50
 MEETUP_MAX_PAGES_PER_WINDOW = 10

@@ -83,7 +83,7 @@ class EventbriteSpider(CitySpider):
             return False
         if page.page_count is not None and page_number >= page.page_count:
             return False
-        return page_number < self.settings.getint("EVENTBRITE_MAX_PAGES", 50)
+        return page_number < self.settings.getint("EVENTBRITE_MAX_PAGES", 100)
 
 
 def extract_server_data(text: str) -> dict[str, Any] | None:
