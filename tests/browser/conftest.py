@@ -6,6 +6,7 @@ Without a browser these tests skip on a laptop but FAIL under CI=true: CI must p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -55,6 +56,23 @@ def browser() -> Iterator[object]:
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def save_if_failed(request: pytest.FixtureRequest, page) -> None:
+    """A screenshot of the page as it was when the test failed, beside the others."""
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        # The page may be gone with the failure; the report stands either way.
+        with contextlib.suppress(Exception):
+            page.screenshot(path=ARTIFACTS / f"FAILED-{request.node.name}.png", full_page=True)
 
 
 @pytest.fixture
