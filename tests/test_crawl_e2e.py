@@ -43,7 +43,8 @@ def crawl_command(sim: Simulator, source: str, out: Path, *settings: str) -> lis
     """`scrapy crawl` of one source against the simulator, fast and without pipelines.
 
     Pipelines are left out (ITEM_PIPELINES={}) so the test is about spiders and pages,
-    not the database; politeness delays are zeroed because the server is local.
+    not the database, unless `settings` names ITEM_PIPELINES=default; politeness delays
+    are zeroed because the server is local.
     """
     options = {
         "EVENTBRITE_BASE_URL": sim.url,
@@ -57,11 +58,14 @@ def crawl_command(sim: Simulator, source: str, out: Path, *settings: str) -> lis
         "DOWNLOAD_TIMEOUT": "3",
         "LOG_LEVEL": "INFO",
     }
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        options[name] = value
+    if options["ITEM_PIPELINES"] == "default":
+        del options["ITEM_PIPELINES"]  # the project's validate -> dedupe -> store -> mirror
     args = [SCRAPY, "crawl", source, "-a", f"city={CITY}", "-O", str(out)]
     for name, value in options.items():
         args += ["-s", f"{name}={value}"]
-    for setting in settings:
-        args += ["-s", setting]
     return args
 
 
@@ -201,3 +205,45 @@ def test_javascript_only_pages_are_read_through_chromium(sim: Simulator, tmp_pat
     assert code == 0, log[-3000:]
     assert_same_as_truth(items, sim.truth("eventbrite", CITY), "eventbrite")
     assert stats["nocturne/eventbrite/browser_retries"] >= 3  # one per page
+
+
+def test_full_stack_stores_the_truth_once_with_twins_merged(
+    sim: Simulator, tmp_path: Path, db: str
+) -> None:
+    """The three crawls with the real pipelines into PostgreSQL, one after another.
+
+    Every served event is stored once with its local date and time in the city's zone,
+    except the simulator's deliberate cross-source twins: one row per pair.
+    """
+    import psycopg
+
+    truths = {source: sim.truth(source, CITY) for source in SOURCES}
+    for source in SOURCES:  # one after another: dedupe sees what the previous stored
+        results = run_crawls(
+            sim, tmp_path, (source,), "ITEM_PIPELINES=default", f"NOCTURNE_DATABASE_URL={db}"
+        )
+        _, stats, code, log = results[source]
+        assert code == 0, log[-3000:]
+        assert stats.get("nocturne/db_errors", 0) == 0
+    with psycopg.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT link, date, time, is_online, source FROM events WHERE city = %s", (CITY,)
+        ).fetchall()
+    stored = {
+        link: (str(day), clock.strftime("%H:%M") if clock else None, online)
+        for link, day, clock, online, _ in rows
+    }
+    assert len(stored) == len(rows)
+    twins = {t["link"]: t["twin"]["link"] for ts in truths.values() for t in ts if t["twin"]}
+    assert twins, "the simulator serves cross-source twins"
+    for link, other in twins.items():
+        assert (link in stored) != (other in stored), (
+            f"twin pair stored {'twice' if link in stored else 'never'}"
+        )
+    expected = [t for ts in truths.values() for t in ts if not t["twin"] or t["link"] in stored]
+    assert len(stored) == len(expected) == sum(map(len, truths.values())) - len(twins) // 2
+    for event in expected:
+        day, clock, online = stored[event["link"]]
+        assert (day, clock, online) == (event["date"], event["time"], event["is_online"]), event[
+            "link"
+        ]
