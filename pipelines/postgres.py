@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -96,6 +98,21 @@ NOTIFY_SQL = "SELECT pg_notify('events_changed', c) FROM unnest(%s::text[]) AS c
 REFUSED = (psycopg.errors.IntegrityError, psycopg.errors.DataError)
 
 
+Rows = dict[str, tuple[Any, ...]]  # link -> row in COLUMNS order
+
+
+@dataclass
+class BatchOutcome:
+    """What writing one batch did, applied on the crawl's thread."""
+
+    stored: list = field(default_factory=list)  # (link, city, inserted, changed) committed
+    failed: Rows = field(default_factory=dict)  # to try again later
+    settled_aliases: list[str] = field(default_factory=list)
+    merged: int = 0  # rows deleted as aliases of a richer listing
+    errors: int = 0  # failed transactions
+    rejected: int = 0  # rows the database refused, dropped
+
+
 def row_of(item: Any) -> tuple[Any, ...]:
     adapter = ItemAdapter(item)
     return tuple(adapter.get(c) for c in COLUMNS)
@@ -128,6 +145,8 @@ class PostgresPipeline:
         self.failures = 0
         self.pairs: set[tuple[str, str]] = set()
         self.timer: task.LoopingCall | None = None
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="store")
+        self.in_flight: Future[BatchOutcome] | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PostgresPipeline:
@@ -170,9 +189,10 @@ class PostgresPipeline:
         for pause in (0.0, 0.5, 1.0, 2.0):
             time.sleep(pause)
             self.retry_after = 0.0
-            self.flush()
+            self.flush(wait=True)
             if not self.buffer:
                 break
+        self.writer.shutdown(wait=True)
         if self.buffer:
             log.error("%d rows could not be stored in this run", len(self.buffer))
             self.stats.inc_value("nocturne/dropped/db_unavailable", len(self.buffer))
@@ -189,31 +209,55 @@ class PostgresPipeline:
         self.aliases[link] = (event_link, source)
 
     # -- Writing ---------------------------------------------------------------------
+    # One batch at a time is written by a single writer thread while the crawl goes on
+    # preparing the next one (PostgreSQL works while Python validates). Everything the
+    # crawl sees (stats, signals, the retry buffer) is updated on the crawl's thread
+    # when the batch's outcome is collected.
 
     def _flush_if_due(self) -> None:
         if time.monotonic() - self.last_flush >= self.flush_seconds:
             self.flush()
 
-    def flush(self) -> None:
-        """Write the buffered rows (and pending aliases) now, unless backing off."""
+    def flush(self, wait: bool = False) -> None:
+        """Write the buffered rows (and pending aliases), unless backing off."""
+        self._collect()
         if (not self.buffer and not self.aliases) or time.monotonic() < self.retry_after:
             return
         self.last_flush = time.monotonic()
         batch, self.buffer = self.buffer, {}
-        failed = self._write(batch)
-        if failed:
-            self.failures += 1
-            self.retry_after = time.monotonic() + min(30.0, 0.5 * 2**self.failures)
-            # Rows scraped since the failure are newer than the kept ones.
-            merged = {**failed, **self.buffer}
-            if len(merged) > self.max_backlog:
-                excess = len(merged) - self.max_backlog
-                for link in list(merged)[:excess]:
-                    del merged[link]
-                self.stats.inc_value("nocturne/dropped/db_backlog", excess)
-            self.buffer = merged
-        else:
+        self.in_flight = self.writer.submit(self._write, batch, dict(self.aliases))
+        if wait:
+            self._collect()
+
+    def _collect(self) -> None:
+        """Wait for the batch in flight and apply its outcome."""
+        if self.in_flight is None:
+            return
+        outcome: BatchOutcome = self.in_flight.result()
+        self.in_flight = None
+        if outcome.errors:
+            self.db_errors += outcome.errors
+            self.stats.inc_value("nocturne/db_errors", outcome.errors)
+        if outcome.rejected:
+            self.stats.inc_value("nocturne/dropped/db_rejected", outcome.rejected)
+        for link in outcome.settled_aliases:
+            self.aliases.pop(link, None)
+        if outcome.merged:
+            self.stats.inc_value("nocturne/dedupe/rows_merged", outcome.merged)
+        self._committed(outcome.stored)
+        if not outcome.failed:
             self.failures = 0
+            return
+        self.failures += 1
+        self.retry_after = time.monotonic() + min(30.0, 0.5 * 2**self.failures)
+        # Rows scraped since the failure are newer than the kept ones.
+        merged = {**outcome.failed, **self.buffer}
+        if len(merged) > self.max_backlog:
+            excess = len(merged) - self.max_backlog
+            for link in list(merged)[:excess]:
+                del merged[link]
+            self.stats.inc_value("nocturne/dropped/db_backlog", excess)
+        self.buffer = merged
 
     def _connect(self) -> psycopg.Connection | None:
         if self.conn is not None and not self.conn.closed and not self.conn.broken:
@@ -230,69 +274,63 @@ class PostgresPipeline:
         self.conn = conn
         return conn
 
-    def _write(self, batch: dict[str, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
-        """Store `batch`; the rows to try again later (empty when done)."""
+    def _write(self, batch: Rows, aliases: dict[str, tuple[str, str]]) -> BatchOutcome:
+        """Store `batch` and `aliases` (writer thread); what happened."""
+        outcome = BatchOutcome()
         conn = self._connect()
         if conn is None:
-            self._count_error()
-            return batch
+            outcome.errors, outcome.failed = 1, batch
+            return outcome
         try:
             with conn.transaction():
                 stored = self._upsert(conn, batch) if batch else []
-                aliased = self._store_aliases(conn)
-                cities = sorted({city for _, city, _, changed in stored if changed})
-                if cities:
-                    conn.execute(NOTIFY_SQL, (cities,))
+                settled, merged = self._store_aliases(conn, aliases)
+                self._notify(conn, stored)
         except REFUSED as exc:
-            self._count_error()
+            outcome.errors = 1
             if not batch:
                 log.error("postgres: duplicate links refused, forgotten: %s", exc)
-                self.aliases.clear()
-                return {}
+                outcome.settled_aliases = list(aliases)
+                return outcome
             log.warning("postgres: batch of %d refused (%s); isolating", len(batch), exc)
-            return self._bisect(batch)
+            self._bisect(batch, outcome)
+            return outcome
         except psycopg.Error as exc:
-            self._count_error()
+            outcome.errors, outcome.failed = 1, batch
             log.error("postgres: batch of %d rolled back, kept for retry: %s", len(batch), exc)
             if conn.broken or conn.closed:
                 self.conn = None
-            return batch
-        self._committed(stored, aliased)
-        return {}
+            return outcome
+        outcome.stored, outcome.settled_aliases, outcome.merged = stored, settled, merged
+        return outcome
 
-    def _bisect(self, batch: dict[str, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
+    def _bisect(self, batch: Rows, outcome: BatchOutcome) -> None:
+        """Write what the database accepts of a refused batch, half by half."""
         if len(batch) == 1:
-            link = next(iter(batch))
-            log.warning("postgres: row refused by the database, dropped: %s", link)
-            self.stats.inc_value("nocturne/dropped/db_rejected")
-            return {}
+            log.warning("postgres: row refused by the database, dropped: %s", next(iter(batch)))
+            outcome.rejected += 1
+            return
         items = list(batch.items())
         half = len(items) // 2
-        kept: dict[str, tuple[Any, ...]] = {}
         for part in (dict(items[:half]), dict(items[half:])):
-            kept.update(self._write_quietly(part))
-        return kept
+            conn = self._connect()
+            if conn is None:
+                outcome.failed.update(part)
+                continue
+            try:
+                with conn.transaction():
+                    stored = self._upsert(conn, part)
+                    self._notify(conn, stored)
+            except REFUSED:
+                self._bisect(part, outcome)
+            except psycopg.Error:
+                if conn.broken or conn.closed:
+                    self.conn = None
+                outcome.failed.update(part)
+            else:
+                outcome.stored += stored
 
-    def _write_quietly(self, part: dict[str, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
-        conn = self._connect()
-        if conn is None:
-            return part
-        try:
-            with conn.transaction():
-                stored = self._upsert(conn, part)
-                cities = sorted({city for _, city, _, changed in stored if changed})
-                if cities:
-                    conn.execute(NOTIFY_SQL, (cities,))
-        except REFUSED:
-            return self._bisect(part)
-        except psycopg.Error:
-            if conn.broken or conn.closed:
-                self.conn = None
-            return part
-        self._committed(stored, [])
-        return {}
-
-    def _upsert(self, conn: psycopg.Connection, batch: dict[str, tuple[Any, ...]]) -> list:
+    def _upsert(self, conn: psycopg.Connection, batch: Rows) -> list:
         with conn.cursor() as cur:
             with cur.copy(COPY_SQL) as copy:
                 for row in batch.values():
@@ -300,32 +338,38 @@ class PostgresPipeline:
             cur.execute(UPSERT_SQL)
             return cur.fetchall()
 
-    def _store_aliases(self, conn: psycopg.Connection) -> list[tuple[str, str]]:
-        if not self.aliases:
-            return []
-        links = list(self.aliases)
-        kept = [self.aliases[k][0] for k in links]
-        sources = [self.aliases[k][1] for k in links]
-        done = conn.execute(ALIAS_SQL, (links, kept, sources)).fetchall()
-        if done:
-            conn.execute(REPOINT_SQL, ([a for a, _ in done], [k for _, k in done]))
-            deleted = conn.execute(DELETE_ALIASED_SQL, ([a for a, _ in done],)).fetchall()
-            self.stats.inc_value("nocturne/dedupe/rows_merged", len(deleted))
-        return done
+    @staticmethod
+    def _notify(conn: psycopg.Connection, stored: list) -> None:
+        cities = sorted({city for _, city, _, changed in stored if changed})
+        if cities:
+            conn.execute(NOTIFY_SQL, (cities,))
 
-    def _committed(self, stored: list, aliased: list[tuple[str, str]]) -> None:
+    @staticmethod
+    def _store_aliases(
+        conn: psycopg.Connection, aliases: dict[str, tuple[str, str]]
+    ) -> tuple[list[str], int]:
+        """Record aliases whose kept event is stored, drop their rows; (settled, deleted)."""
+        if not aliases:
+            return [], 0
+        links = list(aliases)
+        kept = [aliases[k][0] for k in links]
+        sources = [aliases[k][1] for k in links]
+        done = conn.execute(ALIAS_SQL, (links, kept, sources)).fetchall()
+        if not done:
+            return [], 0
+        conn.execute(REPOINT_SQL, ([a for a, _ in done], [k for _, k in done]))
+        deleted = conn.execute(DELETE_ALIASED_SQL, ([a for a, _ in done],)).fetchall()
+        return [a for a, _ in done], len(deleted)
+
+    def _committed(self, stored: list) -> None:
+        if not stored:
+            return
         new = sum(1 for _, _, inserted, _ in stored if inserted)
         self.stats.inc_value("nocturne/items_new", new)
         self.stats.inc_value("nocturne/items_updated", len(stored) - new)
-        for link, _ in aliased:
-            self.aliases.pop(link, None)
         changed = [link for link, _, _, is_changed in stored if is_changed]
         if changed:
             self.crawler.signals.send_catch_log(events_stored, links=changed)
-
-    def _count_error(self) -> None:
-        self.db_errors += 1
-        self.stats.inc_value("nocturne/db_errors")
 
     # -- Vanished events ----------------------------------------------------------------
 
