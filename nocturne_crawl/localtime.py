@@ -12,7 +12,7 @@ def local_date_time(instant: datetime, tz: str | ZoneInfo) -> tuple[str, str]:
         raise ValueError("instant must be timezone-aware")
     zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
     local = instant.astimezone(zone)
-    return local.strftime("%Y-%m-%d"), local.strftime("%H:%M")
+    return local.date().isoformat(), f"{local.hour:02d}:{local.minute:02d}"
 
 
 def combine_local(day: str, clock: str | None, tz: str | ZoneInfo) -> datetime:

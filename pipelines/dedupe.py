@@ -8,16 +8,17 @@ first falls on that day, so the check costs a dictionary lookup per item.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from itemadapter import ItemAdapter
 from psycopg.rows import dict_row
 from scrapy.crawler import Crawler
 
 from pipelines.database import store_conninfo
 from pipelines.drops import drop
+from pipelines.fields import read_fields
 from pipelines.matching import WINDOW_SECONDS, Listing, same_event
 from pipelines.signals import duplicate_found
 
@@ -48,6 +49,7 @@ class DedupePipeline:
         self.alias_cities: set[str] = set()
         self.conn: psycopg.Connection | None = None
         self.db_warned = False
+        self.retry_at = 0.0  # after a failed connect, stored events are not asked for a while
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DedupePipeline:
@@ -60,12 +62,12 @@ class DedupePipeline:
             self.conn = None
 
     def process_item(self, item: Any) -> Any:
-        adapter = ItemAdapter(item)
-        link = adapter["link"]
+        fields = read_fields(item)
+        link = fields["link"]
         if link in self.seen:
             raise drop(self.stats, "duplicate", link)
         self.seen.add(link)
-        listing = Listing.from_row(adapter)
+        listing = Listing.from_row(fields)
         self._load_stored(listing)
         if link in self.aliases:
             raise drop(self.stats, "cross_source_duplicate", f"{link} (known alias)")
@@ -110,13 +112,19 @@ class DedupePipeline:
     def _connection(self) -> psycopg.Connection | None:
         if self.conn is not None and not self.conn.closed:
             return self.conn
-        if not self.conninfo:
+        if not self.conninfo or time.monotonic() < self.retry_at:
             return None
         try:
-            self.conn = psycopg.connect(self.conninfo, autocommit=True, row_factory=dict_row)
+            self.conn = psycopg.connect(
+                self.conninfo, autocommit=True, row_factory=dict_row, connect_timeout=5
+            )
         except psycopg.Error as exc:
+            self.retry_at = time.monotonic() + 30
             if not self.db_warned:
-                log.warning("dedupe: stored events unavailable (%s); in-run checks only", exc)
+                log.warning(
+                    "dedupe: stored events unavailable (%s); in-run checks only",
+                    type(exc).__name__,
+                )
                 self.db_warned = True
             return None
         return self.conn

@@ -44,7 +44,7 @@ def match_key(text: str | None) -> str:
     return _SEPARATORS.sub(" ", bare).strip()
 
 
-def richness(row: Any) -> int:
+def richness(row: dict[str, Any]) -> int:
     return sum(1 for name in RICH_FIELDS if row.get(name) not in (None, ""))
 
 
@@ -72,8 +72,8 @@ class Listing:
     richness: int
 
     @classmethod
-    def from_row(cls, row: Any) -> Listing:
-        """From a stored row (dict) or a validated item's ItemAdapter."""
+    def from_row(cls, row: dict[str, Any]) -> Listing:
+        """From a stored row or a validated item's fields."""
         starts_at: datetime = row["starts_at"]
         return cls(
             link=row["link"],

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from itemadapter import ItemAdapter
 from psycopg import sql
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
@@ -25,6 +24,7 @@ from scrapy.utils.reactor import is_reactor_installed
 from twisted.internet import task
 
 from pipelines.database import store_conninfo
+from pipelines.fields import read_fields
 from pipelines.signals import duplicate_found, events_stored
 from pipelines.vanished import mark_vanished
 
@@ -114,8 +114,8 @@ class BatchOutcome:
 
 
 def row_of(item: Any) -> tuple[Any, ...]:
-    adapter = ItemAdapter(item)
-    return tuple(adapter.get(c) for c in COLUMNS)
+    fields = read_fields(item)
+    return tuple(fields.get(c) for c in COLUMNS)
 
 
 class PostgresPipeline:

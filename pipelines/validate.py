@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from itemadapter import ItemAdapter
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
@@ -21,6 +20,7 @@ from nocturne_crawl.cities import SOURCES, City, get_city
 from nocturne_crawl.links import canonical_link
 from nocturne_crawl.localtime import combine_local, local_date_time
 from pipelines.drops import drop
+from pipelines.fields import read_fields, write_fields
 from pipelines.text import plain_text
 
 # The schema's limits (0001_initial.sql).
@@ -67,7 +67,7 @@ def _instant(value: object, zone: ZoneInfo) -> datetime | None:
         raise Invalid("invalid_start") from None
 
 
-def _start(adapter: ItemAdapter, city: City, zone: ZoneInfo) -> tuple[datetime, str, str | None]:
+def _start(adapter: dict[str, Any], city: City, zone: ZoneInfo) -> tuple[datetime, str, str | None]:
     """(starts_at in UTC, local date, local HH:MM or None for a date-only event)."""
     starts_at = _instant(adapter.get("starts_at"), zone)
     if starts_at is not None:
@@ -118,7 +118,7 @@ def _flag(value: object) -> bool | None:
 
 def normalize_event(raw: Any) -> dict[str, Any]:
     """The row to store for one scraped item; raises Invalid(reason) when it cannot be."""
-    adapter = raw if isinstance(raw, ItemAdapter) else ItemAdapter(raw)
+    adapter = raw if isinstance(raw, dict) else read_fields(raw)
     source = adapter.get("source")
     if source not in SOURCES:
         raise Invalid("invalid_source")
@@ -177,23 +177,21 @@ class ValidatePipeline:
         return cls(crawler)
 
     def process_item(self, item: Any) -> Any:
-        adapter = ItemAdapter(item)
         try:
-            row = normalize_event(adapter)
+            row = normalize_event(read_fields(item))
         except Invalid as exc:
             raise drop(self.stats, exc.args[0], _describe(item)) from None
         except DropItem:
             raise
         except Exception as exc:  # never let one odd item stop the crawl
             raise drop(self.stats, "invalid_item", f"{type(exc).__name__}: {exc}") from None
-        for name, value in row.items():
-            adapter[name] = value
+        write_fields(item, row)
         return item
 
 
 def _describe(item: Any) -> str:
     try:
-        adapter = ItemAdapter(item)
-        return f"{adapter.get('source')} {str(adapter.get('link'))[:200]}"
+        fields = read_fields(item)
+        return f"{fields.get('source')} {str(fields.get('link'))[:200]}"
     except Exception:
         return type(item).__name__

@@ -112,3 +112,18 @@ def test_sync_init_creates_the_schema_on_the_shared_side(pg_admin, db):
 def test_sync_without_a_shared_database_says_how_to_configure_it(db):
     result = CliRunner().invoke(main, ["sync"], env={"DATABASE_URL": db})
     assert result.exit_code != 0 and "SUPABASE_DB_URL" in result.output
+
+
+async def test_unconfigured_mirror_is_a_no_op_that_says_so_once(db, monkeypatch, caplog):
+    import pipelines.supabase
+
+    for name in ("SUPABASE_URL", "SUPABASE_KEY", "SUPABASE_DB_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(pipelines.supabase, "_said_unconfigured", False)
+    caplog.set_level("INFO", logger="pipelines.supabase")
+    for _ in range(2):
+        _, stats = await run_items([make_item()], {"NOCTURNE_DATABASE_URL": db})
+        assert stats["nocturne/items_new"] == 1 and "nocturne/synced" not in stats
+    said = [r for r in caplog.records if "not configured" in r.getMessage()]
+    assert len(said) == 1
+    assert pending(db) == 2

@@ -6,6 +6,7 @@ import psycopg
 import pytest
 
 from tests.support.events import insert_event
+from tests.support.mirror_checks import content, pending
 from tests.support.pipeline_runs import PipelineRun, make_item, run_items
 
 STORE_ONLY = {
@@ -90,8 +91,12 @@ async def test_a_batch_the_database_refuses_loses_only_the_refused_row(db):
     assert count(db) == 8 and count(db, "title = 'Poison'") == 0
 
 
-async def test_connection_killed_mid_run_loses_nothing(db):
-    settings = {"NOCTURNE_DATABASE_URL": db, "NOCTURNE_DB_BATCH_SIZE": 5}
+async def test_connection_killed_mid_run_loses_nothing(db, shared_db):
+    settings = {
+        "NOCTURNE_DATABASE_URL": db,
+        "NOCTURNE_DB_BATCH_SIZE": 5,
+        "NOCTURNE_SUPABASE_DB_URL": shared_db,
+    }
     run = await PipelineRun(settings).open()
     items = [make_item() for _ in range(23)]
     await run.feed(items[:10])
@@ -109,6 +114,8 @@ async def test_connection_killed_mid_run_loses_nothing(db):
     with psycopg.connect(db) as conn:
         links = {r[0] for r in conn.execute("SELECT link FROM events")}
     assert links == {i.link for i in items}
+    # the rows rolled back were mirrored once committed: both sides level
+    assert pending(db) == 0 and content(db) == content(shared_db)
 
 
 async def test_server_unreachable_for_the_whole_run_fails_soft(db):
