@@ -1,8 +1,8 @@
 """Step 2: one row per event. Same link twice in a run, or one event listed on two sites.
 
 Cross-source candidates are the run's own items plus the events already stored for the
-city (earlier runs, other sources, other installs), loaded one day at a time when an item
-first falls on that day, so the check costs a dictionary lookup per item.
+city (earlier runs, other sources, other installs), loaded a week at a time when an item
+first falls in that week, so the check costs a few dictionary lookups per item.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from pipelines.signals import duplicate_found
 log = logging.getLogger(__name__)
 
 BUCKET_SECONDS = 3600
-DAY = 86400
+# Stored candidates are loaded a week of one city at a time: few queries per crawl.
+SPAN = 7 * 86400
 # One city's stored events around one UTC day: the cross-source candidates.
 CANDIDATES_SQL = """
     SELECT link, source, city, title, location, starts_at, latitude, longitude, is_online,
@@ -45,7 +46,7 @@ class DedupePipeline:
         self.seen: set[str] = set()
         self.aliases: set[str] = set()
         self.buckets: dict[tuple[str, int], dict[str, Listing]] = {}
-        self.loaded_days: set[tuple[str, int]] = set()
+        self.loaded_spans: set[tuple[str, int]] = set()
         self.alias_cities: set[str] = set()
         self.conn: psycopg.Connection | None = None
         self.db_warned = False
@@ -130,14 +131,14 @@ class DedupePipeline:
         return self.conn
 
     def _load_stored(self, listing: Listing) -> None:
-        day = int(listing.start // DAY)
-        if (listing.city, day) in self.loaded_days:
+        span = int(listing.start // SPAN)
+        if (listing.city, span) in self.loaded_spans:
             return
         conn = self._connection()
         if conn is None:
             return
-        start = datetime.fromtimestamp(day * DAY, UTC) - timedelta(seconds=self.window)
-        end = datetime.fromtimestamp((day + 1) * DAY, UTC) + timedelta(seconds=self.window)
+        start = datetime.fromtimestamp(span * SPAN, UTC) - timedelta(seconds=self.window)
+        end = datetime.fromtimestamp((span + 1) * SPAN, UTC) + timedelta(seconds=self.window)
         try:
             if listing.city not in self.alias_cities:
                 rows = conn.execute(
@@ -152,7 +153,7 @@ class DedupePipeline:
             log.warning("dedupe: could not load stored events: %s", exc)
             self.conn = None
             return
-        self.loaded_days.add((listing.city, day))
+        self.loaded_spans.add((listing.city, span))
         for row in rows:
             stored = Listing.from_row(row)
             # A link this run already passed is represented by the run's own listing.
