@@ -51,6 +51,7 @@ COLUMNS = (
     "image_url",
     "source_id",
 )
+_LINK, _SOURCE, _CITY = (COLUMNS.index(c) for c in ("link", "source", "city"))
 _CONTENT = [c for c in COLUMNS if c != "link"] + ["status"]
 _cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
 
@@ -174,8 +175,8 @@ class PostgresPipeline:
 
     def process_item(self, item: Any) -> Any:
         row = row_of(item)
-        self.buffer[row[1]] = row
-        self.pairs.add((row[7], row[6]))
+        self.buffer[row[_LINK]] = row
+        self.pairs.add((row[_CITY], row[_SOURCE]))
         if len(self.buffer) >= self.batch_size:
             self.flush()
         else:
