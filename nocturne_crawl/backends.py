@@ -243,13 +243,13 @@ class ScrapydBackend:
             "NOCTURNE_BACKEND": self.name,
             **self.settings,
         }
-        data = [
-            ("project", self.project),
-            ("spider", job.spider),
-            ("jobid", job.job_id),
-            ("city", job.city),
-            *(("setting", f"{k}={v}") for k, v in settings.items()),
-        ]
+        data = {
+            "project": self.project,
+            "spider": job.spider,
+            "jobid": job.job_id,
+            "city": job.city,
+            "setting": [f"{k}={v}" for k, v in settings.items()],
+        }
         try:
             response = self.client.post(f"{self.url}/schedule.json", data=data)
             body = response.json()

@@ -9,6 +9,7 @@ import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -113,15 +114,24 @@ def _parse_entry(index: int, raw: Any) -> City:
     )
 
 
-def load_catalog(path: Path = CATALOG_PATH) -> dict[str, City]:
-    """Load and validate a catalog file; keys keep the file's order."""
+def _catalog_text(path: Path | None) -> str:
+    if path is not None:
+        return Path(path).read_text(encoding="utf-8")
+    # Through importlib.resources: Scrapyd runs the project from a zipped egg, where
+    # `CATALOG_PATH` is not a file on disk.
+    return resources.files(__package__).joinpath(CATALOG_PATH.name).read_text(encoding="utf-8")
+
+
+def load_catalog(path: Path | None = None) -> dict[str, City]:
+    """Load and validate a catalog file (default: the packaged one); keys keep its order."""
+    path_label = path or CATALOG_PATH
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(_catalog_text(path))
     except json.JSONDecodeError as exc:
-        raise CatalogError(f"city catalog {path} is not valid JSON: {exc}") from exc
+        raise CatalogError(f"city catalog {path_label} is not valid JSON: {exc}") from exc
     entries = data.get("cities") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not entries:
-        raise CatalogError(f"city catalog {path} must hold a non-empty 'cities' list")
+        raise CatalogError(f"city catalog {path_label} must hold a non-empty 'cities' list")
     catalog: dict[str, City] = {}
     for index, raw in enumerate(entries):
         city = _parse_entry(index, raw)

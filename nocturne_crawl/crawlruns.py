@@ -329,7 +329,8 @@ def _job_public(row: dict[str, Any]) -> dict[str, Any]:
 
 _JOB_COLUMNS = """job_id, run_id, city, spider, trigger, status, backend, created_at,
     started_at, finished_at, heartbeat_at, pages, items_scraped, items_new, items_updated,
-    items_dropped, error, finish_reason, health, health_notes, coverage"""
+    items_dropped, error, finish_reason, health, health_notes, coverage,
+    coalesce((stats->>'nocturne/dedupe/rows_merged')::int, 0) AS rows_merged"""
 
 
 def run_jobs(conn: psycopg.Connection, run_id: str) -> list[dict[str, Any]]:
@@ -386,7 +387,9 @@ def run_summary(city: str, run_id: str | None, jobs: list[dict[str, Any]]) -> di
         "started_at": min(started) if started else None,
         "finished_at": max(finished) if status in ("finished", "failed") and finished else None,
         "items_scraped": sum(j["items_scraped"] for j in jobs),
-        "items_new": sum(j["items_new"] for j in jobs),
+        # Rows new to the city: when two sources' crawls store one event at the same time,
+        # the dedupe merges the later row into the other, and it is not new twice.
+        "items_new": max(0, sum(j["items_new"] - j["rows_merged"] for j in jobs)),
         "items_updated": sum(j["items_updated"] for j in jobs),
         "error": error,
         # Any source that looks like its site changed (see nocturne_crawl.health).
