@@ -33,7 +33,7 @@ def simulator_settings(sim: Simulator) -> dict[str, str]:
         "AUTOTHROTTLE_ENABLED": "False",
         "LUMA_DETAILS_DELAY": "0",
         "RETRY_BACKOFF_BASE": "0.1",
-        "DOWNLOAD_TIMEOUT": "5",
+        "DOWNLOAD_TIMEOUT": "30",
         "NOCTURNE_HEARTBEAT_SECONDS": "0.5",
     }
 
@@ -44,7 +44,7 @@ def sim() -> Iterator[Simulator]:
         yield running
 
 
-def poll_until_done(client: TestClient, timeout: float = 120) -> dict:
+def poll_until_done(client: TestClient, timeout: float = 240) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         body = client.get(f"/scrape/{CITY}").json()
