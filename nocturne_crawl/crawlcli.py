@@ -167,6 +167,10 @@ def schedule_command() -> None:
     config = Config.from_env()
     dsn = database_url(config)
     migrate(dsn)
+    stop = threading.Event()
+    # Before anything is printed: whoever waits for the output may signal right after it.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     launcher = CrawlLauncher(config, dsn)
     launcher.start_sweeper()
     scheduler = build_scheduler(config, dsn, launcher)
@@ -174,9 +178,6 @@ def schedule_command() -> None:
     click.echo(f"scheduler running on {redact(dsn)}; CRAWL_CRON={config.crawl_cron!r} (UTC)")
     for job in scheduler.scheduler.get_jobs():
         click.echo(f"  {job.id}: next run {job.next_run_time}")
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     stop.wait()
     click.echo("stopping the scheduler; running crawls finish on their own")
     scheduler.shutdown()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
 import psycopg
 import pytest
 
+from nocturne_crawl.cities import catalog
 from nocturne_crawl.config import REPO_ROOT
 
 
@@ -64,3 +66,42 @@ def test_crawl_needs_cities_or_all(db, tmp_path):
     unknown = nocturne(db, tmp_path, "crawl", "xx--atlantis")
     assert unknown.returncode == 2
     assert "unknown city 'xx--atlantis'" in unknown.stderr
+
+
+def test_schedule_runs_until_terminated_and_crontab_prints_every_city(db, tmp_path):
+    env = {
+        **os.environ,
+        "DATABASE_URL": db,
+        "NOCTURNE_DATA_DIR": str(tmp_path / "data"),
+        "CRAWL_CRON": "30 4 * * *",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nocturne_crawl.cli", "schedule"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # the log; the command's own lines are on stdout
+        text=True,
+    )
+    try:
+        first = proc.stdout.readline()
+        assert "scheduler running" in first and "CRAWL_CRON='30 4 * * *'" in first
+        assert proc.stdout.readline().strip().startswith("crawl-all: next run ")
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "stopping the scheduler" in out
+    crontab = subprocess.run(
+        [sys.executable, "-m", "nocturne_crawl.cli", "crontab"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    entries = [line for line in crontab.stdout.splitlines() if line.startswith("30 4 * * *")]
+    assert len(entries) == len(catalog())
+    assert "crawl ca--los-angeles --trigger cron" in entries[0]
