@@ -125,7 +125,7 @@ class Config:
     confirm_subscriptions: bool = False
     subscribe_client_limit: int = 20
     subscribe_client_window_seconds: int = 3600
-    smtp_concurrency: int = 8
+    smtp_concurrency: int = 16
     smtp_timeout_seconds: float = 30.0
     mail_attempts: int = 3
     mail_retry_backoff_seconds: float = 2.0

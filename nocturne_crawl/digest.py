@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -42,7 +44,12 @@ from tenacity import (
 from nocturne_crawl.cities import City, get_city
 from nocturne_crawl.config import Config
 from nocturne_crawl.event_filters import EventFilters, FilterError
-from nocturne_crawl.mail.compose import DigestEvent, digest_message, digest_subject, sender_address
+from nocturne_crawl.mail.compose import (
+    DigestEvent,
+    OutgoingMail,
+    digest_message,
+    digest_subject,
+)
 from nocturne_crawl.mail.transport import (
     MailError,
     MailTransport,
@@ -56,6 +63,9 @@ log = logging.getLogger(__name__)
 DIGEST_LOCK_CLASS = 7_345_006
 LATE_COMMIT_WINDOW = timedelta(minutes=10)
 LOCK_WAIT_SECONDS = 10.0
+# Digests claimed per statement by each sender. A crash strands at most this many claimed
+# mails per sender (counted as sent by the next run); larger batches save round trips.
+CLAIM_BATCH = 8
 DELIVERED = ("sent", "unknown", "pending")
 
 
@@ -351,26 +361,94 @@ async def _worker(
     plans: Iterator[DigestPlan],
     report: DigestReport,
 ) -> None:
-    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-        for plan in plans:
-            if await send_digest(config, conn, transport, plan, report):
-                report.sent += 1
+    # Claims must be durable before the mail leaves (a lost claim could mean a duplicate);
+    # results need not be: a result lost in a database crash leaves the claim `pending`,
+    # which the next run counts as delivered. So results skip the WAL flush wait.
+    claims = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+    results = await psycopg.AsyncConnection.connect(
+        conninfo, autocommit=True, options="-c synchronous_commit=off"
+    )
+    async with claims, results:
+        while batch := list(islice(plans, CLAIM_BATCH)):
+            await send_batch(config, (claims, results), transport, batch, report)
+
+
+async def send_batch(
+    config: Config,
+    conns: tuple[psycopg.AsyncConnection, psycopg.AsyncConnection],
+    transport: MailTransport,
+    batch: list[DigestPlan],
+    report: DigestReport,
+) -> None:
+    """First attempts of a few digests: one claim statement, the sends, one result statement.
+
+    Transient failures are then retried one by one, with backoff (`send_digest`).
+    """
+    claims, results = conns
+    claimed = await claim_attempts(claims, batch, report.run_id, attempt=1)
+    outcomes: list[tuple[int, str, str | None, str | None]] = []
+    retry: list[DigestPlan] = []
+    for plan in batch:
+        log_id = claimed.get(plan.subscriber.id)
+        if log_id is None:
+            continue  # unsubscribed since the plan was made
+        report.attempts += 1
+        mail = _compose(config, plan, log_id, report.run_id)
+        try:
+            await transport.send(mail)
+        except MailError as exc:
+            outcomes.append((log_id, "failed", _error_text(config, exc, 1), None))
+            if exc.transient and config.mail_attempts > 1:
+                retry.append(plan)
             else:
+                log.warning("digest to subscription %s failed: %s", plan.subscriber.id, exc)
                 report.failed += 1
+            continue
+        outcomes.append((log_id, "sent", None, mail.message_id))
+        report.sent += 1
+    await finish_attempts(results, outcomes)
+    for plan in retry:
+        await asyncio.sleep(_backoff(config))
+        if await send_digest(config, conns, transport, plan, report, first_attempt=2):
+            report.sent += 1
+        else:
+            report.failed += 1
+
+
+def _backoff(config: Config) -> float:
+    return config.mail_retry_backoff_seconds * (1 + random.random() / 2)  # noqa: S311
+
+
+def _compose(config: Config, plan: DigestPlan, log_id: int, run_id: str) -> OutgoingMail:
+    sub = plan.subscriber
+    return digest_message(
+        config,
+        subscription_id=sub.id,
+        email=sub.email,
+        city=sub.city,
+        events=list(plan.events),
+        total=plan.total,
+        message_id=f"digest.{log_id}.{run_id}",
+    )
 
 
 async def send_digest(
     config: Config,
-    conn: psycopg.AsyncConnection,
+    conns: tuple[psycopg.AsyncConnection, psycopg.AsyncConnection],
     transport: MailTransport,
     plan: DigestPlan,
     report: DigestReport,
+    first_attempt: int = 1,
 ) -> bool:
-    """One subscriber's digest, retried with backoff on transient errors; True if sent."""
+    """One digest, attempt by attempt with exponential backoff on transient errors (4xx,
+    lost connections), none on permanent ones (5xx); True if sent.
+
+    `conns` is (claims, results): a synchronous-commit and an asynchronous-commit connection.
+    """
+    claims, results = conns
     sub = plan.subscriber
-    subject = digest_subject(sub.city, plan.total)
     retrying = AsyncRetrying(
-        stop=stop_after_attempt(max(1, config.mail_attempts)),
+        stop=stop_after_attempt(max(1, config.mail_attempts - first_attempt + 1)),
         wait=wait_exponential(multiplier=config.mail_retry_backoff_seconds, max=60)
         + wait_random(0, config.mail_retry_backoff_seconds / 2),
         retry=retry_if_exception_type(TransientMailError),
@@ -379,27 +457,20 @@ async def send_digest(
     try:
         async for attempt in retrying:
             with attempt:
-                number = attempt.retry_state.attempt_number
-                log_id = await claim_attempt(conn, plan, subject, report.run_id, number)
+                number = first_attempt + attempt.retry_state.attempt_number - 1
+                claimed = await claim_attempts(claims, [plan], report.run_id, number)
+                log_id = claimed.get(sub.id)
                 if log_id is None:
                     return False  # unsubscribed since the plan was made
                 report.attempts += 1
-                message_id = f"digest.{log_id}.{report.run_id}"
-                message = digest_message(
-                    config,
-                    subscription_id=sub.id,
-                    email=sub.email,
-                    city=sub.city,
-                    events=list(plan.events),
-                    total=plan.total,
-                    message_id=message_id,
-                )
+                mail = _compose(config, plan, log_id, report.run_id)
                 try:
-                    await transport.send(message, sender_address(config), sub.email)
+                    await transport.send(mail)
                 except MailError as exc:
-                    await finish_attempt(conn, log_id, "failed", _error_text(config, exc, number))
+                    error = _error_text(config, exc, number)
+                    await finish_attempts(results, [(log_id, "failed", error, None)])
                     raise
-                await finish_attempt(conn, log_id, "sent", None, message["Message-ID"])
+                await finish_attempts(results, [(log_id, "sent", None, mail.message_id)])
     except MailError as exc:
         log.warning("digest to subscription %s failed: %s", sub.id, exc)
         return False
@@ -417,40 +488,56 @@ def _error_text(config: Config, exc: MailError, attempt: int) -> str:
     return f"{text} (permanent, not retried)"
 
 
-async def claim_attempt(
-    conn: psycopg.AsyncConnection, plan: DigestPlan, subject: str, run_id: str, attempt: int
-) -> int | None:
-    """Commit the `pending` row before the mail leaves; None if the subscription went inactive."""
-    sub = plan.subscriber
-    cur = await conn.execute(
-        """INSERT INTO email_logs (subscription_id, email, subject, event_count, status, kind,
-                                   attempt, run_id, event_ids, watermark)
-           SELECT id, email, %s, %s, 'pending', 'digest', %s, %s, %s, %s
-             FROM subscriptions WHERE id = %s AND is_active
-        RETURNING id""",
+CLAIM_SQL = """
+    INSERT INTO email_logs (subscription_id, email, subject, event_count, status, kind,
+                            attempt, run_id, event_ids, watermark)
+    SELECT id, email, %s, %s, 'pending', 'digest', %s, %s, %s, %s
+      FROM subscriptions WHERE id = %s AND is_active
+    RETURNING subscription_id, id"""
+
+
+async def claim_attempts(
+    conn: psycopg.AsyncConnection, plans: list[DigestPlan], run_id: str, attempt: int
+) -> dict[int, int]:
+    """Commit `pending` rows before the mails leave: {subscription id: log id}, leaving out
+    subscriptions that went inactive since the plan was made."""
+    params = [
         (
-            subject,
-            plan.total,
+            digest_subject(p.subscriber.city, p.total),
+            p.total,
             attempt,
             run_id,
-            list(plan.covered),
-            plan.watermark,
-            sub.id,
-        ),
-    )
-    row = await cur.fetchone()
-    return row[0] if row else None
+            list(p.covered),
+            p.watermark,
+            p.subscriber.id,
+        )
+        for p in plans
+    ]
+    claimed: dict[int, int] = {}
+    # One transaction, one round trip (executemany pipelines), one WAL flush for the batch.
+    async with conn.transaction(), conn.cursor() as cur:
+        await cur.executemany(CLAIM_SQL, params, returning=True)
+        while True:
+            for sub_id, log_id in await cur.fetchall():
+                claimed[sub_id] = log_id
+            if not cur.nextset():
+                break
+    return claimed
 
 
-async def finish_attempt(
-    conn: psycopg.AsyncConnection,
-    log_id: int,
-    status: str,
-    error: str | None,
-    message_id: str | None = None,
+async def finish_attempts(
+    conn: psycopg.AsyncConnection, outcomes: list[tuple[int, str, str | None, str | None]]
 ) -> None:
+    """Record (log id, status, error, message id) results in one statement."""
+    if not outcomes:
+        return
+    ids, statuses, errors, message_ids = (list(column) for column in zip(*outcomes, strict=True))
     await conn.execute(
-        """UPDATE email_logs SET status = %s, error = %s, message_id = %s, finished_at = now()
-            WHERE id = %s""",
-        (status, error, message_id, log_id),
+        """UPDATE email_logs l
+              SET status = v.status, error = v.error, message_id = v.message_id,
+                  finished_at = now()
+             FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])
+                  AS v (id, status, error, message_id)
+            WHERE l.id = v.id""",
+        (ids, statuses, errors, message_ids),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from functools import lru_cache
 from pathlib import Path
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -34,8 +35,14 @@ def secret_key(config: Config) -> str:
     return path.read_text().strip()
 
 
+@lru_cache(maxsize=32)
+def _serializer_for(key: str, purpose: str) -> URLSafeSerializer:
+    # Cached: a digest run signs one unsubscribe token per mail, thousands a run.
+    return URLSafeSerializer(key, salt=f"nocturne-{purpose}")
+
+
 def _serializer(config: Config, purpose: str) -> URLSafeSerializer:
-    return URLSafeSerializer(secret_key(config), salt=f"nocturne-{purpose}")
+    return _serializer_for(secret_key(config), purpose)
 
 
 def make_token(config: Config, purpose: str, subscription_id: int, email: str) -> str:

@@ -10,7 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from nocturne_crawl.cities import City
 from nocturne_crawl.config import Config
-from nocturne_crawl.mail.compose import confirmation_message, sender_address
+from nocturne_crawl.mail.compose import confirmation_message
 from nocturne_crawl.mail.transport import MailError, make_transport
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ async def send_confirmation(
             await conn.commit()  # the claim is visible before the mail leaves
             if log_id is None:
                 return "skipped"
-            message = confirmation_message(
+            mail = confirmation_message(
                 config,
                 subscription_id=subscription_id,
                 email=email,
@@ -40,14 +40,14 @@ async def send_confirmation(
             status, error = "sent", None
             try:
                 async with make_transport(config) as transport:
-                    await transport.send(message, sender_address(config), email)
+                    await transport.send(mail)
             except MailError as exc:
                 status, error = "failed", str(exc)
                 log.warning("confirmation mail to subscription %s failed: %s", subscription_id, exc)
             await conn.execute(
                 """UPDATE email_logs SET status = %s, error = %s, message_id = %s,
                           finished_at = now() WHERE id = %s""",
-                (status, error, message["Message-ID"], log_id),
+                (status, error, mail.message_id, log_id),
             )
             await conn.commit()
             return status

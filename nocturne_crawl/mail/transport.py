@@ -17,8 +17,6 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -26,6 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import aiosmtplib
 
 from nocturne_crawl.config import Config
+from nocturne_crawl.mail.compose import OutgoingMail
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +98,6 @@ class SmtpSettings:
         return f"{scheme}://{user}{self.host}:{self.port}"
 
 
-def message_bytes(message: EmailMessage) -> bytes:
-    return message.as_bytes(policy=SMTP_POLICY)
-
-
 class MailTransport:
     """Sends messages; used as `async with transport:` around a batch of sends."""
 
@@ -117,7 +112,7 @@ class MailTransport:
     ) -> None:
         await self.close()
 
-    async def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+    async def send(self, mail: OutgoingMail) -> None:
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -180,15 +175,14 @@ class SmtpTransport(MailTransport):
             timeout=self.timeout,
         )
 
-    async def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
-        data = message_bytes(message)
+    async def send(self, mail: OutgoingMail) -> None:
         async with self._slots:
             client = self._idle.pop() if self._idle else self._client()
             keep = False
             try:
                 if not client.is_connected:
                     await client.connect()
-                await client.sendmail(sender, [recipient], data)
+                await client.sendmail(mail.sender, [mail.recipient], mail.data)
                 keep = self.reuse_connections
             except Exception as exc:
                 error = classify_smtp_error(exc)
@@ -233,10 +227,9 @@ class OutboxTransport(MailTransport):
     def describe(self) -> str:
         return f"outbox {self.directory}"
 
-    async def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
-        data = message_bytes(message)
-        name = _UNSAFE_NAME.sub("_", str(message["Message-ID"]).strip("<>")) or "message"
-        await asyncio.to_thread(self._write, f"{name}.eml", data)
+    async def send(self, mail: OutgoingMail) -> None:
+        name = _UNSAFE_NAME.sub("_", mail.message_id.strip("<>")) or "message"
+        await asyncio.to_thread(self._write, f"{name}.eml", mail.data)
 
     def _write(self, name: str, data: bytes) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
