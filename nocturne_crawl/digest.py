@@ -101,7 +101,8 @@ class DigestReport:
     cities: list[str] = field(default_factory=list)
     busy_cities: list[str] = field(default_factory=list)
     subscribers: int = 0
-    planned: list[DigestPlan] = field(default_factory=list)
+    # repr=False: a report's repr would otherwise list every mail of the run.
+    planned: list[DigestPlan] = field(default_factory=list, repr=False)
     sent: int = 0
     failed: int = 0
     attempts: int = 0

@@ -16,11 +16,17 @@ class InvalidToken(ValueError):
     """The token was tampered with, or was made for another purpose or install."""
 
 
+_KEYS_READ: dict[Path, str] = {}
+
+
 def secret_key(config: Config) -> str:
     """`NOCTURNE_SECRET_KEY`, or a random key kept in the data folder (made on first use)."""
     if config.secret_key:
         return config.secret_key
     path = Path(config.data_dir) / "secret_key"
+    known = _KEYS_READ.get(path)
+    if known is not None:
+        return known
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = None
@@ -32,7 +38,9 @@ def secret_key(config: Config) -> str:
         finally:
             if fd is not None:
                 os.close(fd)
-    return path.read_text().strip()
+    key = path.read_text().strip()
+    _KEYS_READ[path] = key  # the file never changes once made: read it once per process
+    return key
 
 
 @lru_cache(maxsize=32)
