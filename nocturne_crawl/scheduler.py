@@ -28,6 +28,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from nocturne_crawl.cities import catalog
 from nocturne_crawl.config import Config
+from nocturne_crawl.digest import run_digest
 from nocturne_crawl.launcher import CrawlLauncher, CrawlRefused
 
 log = logging.getLogger(__name__)
@@ -153,7 +154,13 @@ def _crawl_city(launcher: CrawlLauncher, city: str) -> None:
 
 def scheduled_jobs(config: Config, conninfo: str) -> list[ScheduledJob]:
     """Periodic jobs of other features; add yours here (one line)."""
-    return []
+    return [
+        ScheduledJob("digest", lambda: run_digest(config, conninfo), _cron(config.digest_cron)),
+    ]
+
+
+def _cron(expression: str) -> CronTrigger:
+    return CronTrigger.from_crontab(expression, timezone=UTC)
 
 
 def build_scheduler(
