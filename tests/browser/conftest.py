@@ -58,6 +58,13 @@ def browser() -> Iterator[object]:
             chromium.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_failure_screenshots() -> None:
+    """Failure screenshots describe this run only."""
+    for old in ARTIFACTS.glob("FAILED-*.png"):
+        old.unlink()
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     report = yield

@@ -50,7 +50,7 @@ def site(db, config) -> Iterator[Site]:
 def page(browser, site, request):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(20_000)
     yield page
     save_if_failed(request, page)
     context.close()
@@ -110,7 +110,7 @@ def test_phone_width(browser, site, artifacts):
     context = browser.new_context(viewport={"width": 320, "height": 640})
     try:
         page = context.new_page()
-        page.set_default_timeout(10_000)
+        page.set_default_timeout(20_000)
         page.goto(f"{site.url}/?city={LA}")
         page.locator(".card").first.wait_for()
         page.locator(".map[data-ready=true]").wait_for()

@@ -76,7 +76,7 @@ def site(db, config) -> Iterator[Site]:
 def page(browser, request):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(20_000)
     yield page
     save_if_failed(request, page)
     context.close()
