@@ -2,6 +2,10 @@
 
 from nocturne_crawl.browser import launch_options
 from nocturne_crawl.config import Config
+from nocturne_crawl.public_suffixes import use_bundled_public_suffixes
+
+# Before any crawl sets a cookie: no download of the Public Suffix List (see the module).
+use_bundled_public_suffixes()
 
 _config = Config.from_env()
 
