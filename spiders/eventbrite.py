@@ -31,6 +31,7 @@ class ListingPage:
     events: list[dict[str, Any]] = field(default_factory=list)
     kind: str = "none"  # search | category | buckets | jsonld | none
     page_count: int | None = None
+    damaged: bool = False  # the embedded data is there but broken, or the page is cut
 
 
 class EventbriteSpider(CitySpider):
@@ -51,6 +52,14 @@ class EventbriteSpider(CitySpider):
     def parse(self, response: Response):
         page_number = response.meta.get("page", 1)
         page = parse_listing(response.text, browser_globals(response))
+        if page.damaged:
+            # A broken payload is a failed page, not a page without events: its JSON-LD
+            # has dates only (storing them would erase the times already known), and the
+            # run must not pass for complete (the later pages' events would be marked
+            # vanished). Counted; the next run reads the page again.
+            self.count_error("damaged_page")
+            self.logger.warning("damaged page at %s: event data cut or malformed", response.url)
+            return
         if response.status == 403 or page.kind == "none":
             retry = self.browser_retry(
                 response, "forbidden" if response.status == 403 else "no_event_data"
@@ -97,12 +106,26 @@ def parse_listing(text: str, page_globals: dict[str, Any] | None = None) -> List
     data = extract_server_data(text)
     if data is None and page_globals and isinstance(page_globals.get("__SERVER_DATA__"), dict):
         data = page_globals["__SERVER_DATA__"]
+    if data is None and (_broken_server_data(text) or _cut_short(text)):
+        return ListingPage(damaged=True)
     if data is not None:
         page = _events_from_server_data(data)
         if page.kind != "none":
             return page
     events = _events_from_jsonld(text)
     return ListingPage(events=events, kind="jsonld") if events else ListingPage()
+
+
+def _broken_server_data(text: str) -> bool:
+    """`window.__SERVER_DATA__ = {` is there (the decoder found no whole value after it)."""
+    at = text.find(SERVER_DATA_MARKER)
+    return at != -1 and text[at + len(SERVER_DATA_MARKER) :].lstrip()[:1] in ("{", "[")
+
+
+def _cut_short(text: str) -> bool:
+    """An HTML document that opened but never closed: the body was cut in transit."""
+    head = text[:2048].lower()
+    return "<html" in head and "</html>" not in text[-4096:].lower()
 
 
 def _events_from_server_data(data: dict[str, Any]) -> ListingPage:

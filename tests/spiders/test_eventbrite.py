@@ -385,3 +385,46 @@ def test_toronto_detail_batch_free_events(shared_fixtures):
     assert (first["is_free"], first["price"]) == (True, "Free")
     free = [raw for raw in payload["events"] if raw["ticket_availability"]["is_free"]]
     assert sum(f["is_free"] is True for f in fields) == len(free)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda text: text[: len(text) // 2], id="cut-in-half"),
+        pytest.param(
+            lambda text: text.replace('"search_data":', '"search_data"', 1), id="colon-removed"
+        ),
+    ],
+)
+def test_damaged_page_is_a_counted_error_not_a_json_ld_page(damage):
+    # The page's JSON-LD (in <head>, like the real pages') would still give events with
+    # dates only, and a run ending there would pass for complete: the page counts as
+    # failed instead, and yields nothing.
+    ld = {
+        "@type": "ItemList",
+        "itemListElement": [
+            {
+                "item": {
+                    "@type": "Event",
+                    "name": "Date Only",
+                    "url": "https://www.eventbrite.com/e/date-only-tickets-123",
+                    "startDate": "2026-04-01",
+                }
+            }
+        ],
+    }
+    whole = (FIXTURES / "eventbrite_all-events_page1.html").read_text()
+    head = f'<script type="application/ld+json">{json.dumps(ld)}</script></head>'
+    whole = whole.replace("</head>", head, 1)
+    assert [
+        e["_jsonld"]["name"] for e in parse_listing(whole.replace("__SERVER", "__X")).events
+    ] == ["Date Only"]
+    spider = make_spider(EventbriteSpider)
+    text = damage(whole)
+    page = parse_listing(text)
+    assert page.damaged and page.events == []
+    response = response_from_text(text, _page_url("ca--los-angeles"), meta={"page": 1})
+    assert split(spider.parse(response)) == ([], [])
+    assert stat(spider, "nocturne/source_errors") == 1
+    assert stat(spider, "nocturne/eventbrite/errors/damaged_page") == 1
+    assert stat(spider, "nocturne/pages") is None
