@@ -25,6 +25,8 @@ from twisted.internet import task
 
 from pipelines.database import store_conninfo
 from pipelines.fields import read_fields
+from pipelines.late_twins import merge_late_twins
+from pipelines.matching import WINDOW_SECONDS
 from pipelines.signals import duplicate_found, events_stored
 from pipelines.vanished import mark_vanished
 
@@ -110,6 +112,7 @@ class BatchOutcome:
     failed: Rows = field(default_factory=dict)  # to try again later
     settled_aliases: list[str] = field(default_factory=list)
     merged: int = 0  # rows deleted as aliases of a richer listing
+    late_merged: int = 0  # rows another source's concurrent run had stored too (late_twins)
     errors: int = 0  # failed transactions
     rejected: int = 0  # rows the database refused, dropped
 
@@ -148,6 +151,7 @@ class PostgresPipeline:
         self.timer: task.LoopingCall | None = None
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="store")
         self.in_flight: Future[BatchOutcome] | None = None
+        self.twin_window = float(WINDOW_SECONDS)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PostgresPipeline:
@@ -159,6 +163,7 @@ class PostgresPipeline:
             flush_seconds=s.getfloat("NOCTURNE_DB_FLUSH_SECONDS", 1.0),
             max_backlog=s.getint("NOCTURNE_DB_MAX_BACKLOG", 50_000),
         )
+        pipe.twin_window = 60 * s.getfloat("NOCTURNE_DEDUPE_WINDOW_MINUTES", WINDOW_SECONDS / 60)
         crawler.signals.connect(pipe.remember_alias, signal=duplicate_found)
         crawler.signals.connect(pipe.spider_closed, signal=signals.spider_closed)
         return pipe
@@ -245,6 +250,8 @@ class PostgresPipeline:
             self.aliases.pop(link, None)
         if outcome.merged:
             self.stats.inc_value("nocturne/dedupe/rows_merged", outcome.merged)
+        if outcome.late_merged:
+            self.stats.inc_value("nocturne/dedupe/late_merged", outcome.late_merged)
         self._committed(outcome.stored)
         if not outcome.failed:
             self.failures = 0
@@ -303,7 +310,25 @@ class PostgresPipeline:
                 self.conn = None
             return outcome
         outcome.stored, outcome.settled_aliases, outcome.merged = stored, settled, merged
+        outcome.late_merged = self._merge_late_twins(conn, stored)
         return outcome
+
+    def _merge_late_twins(self, conn: psycopg.Connection, stored: list) -> int:
+        """Merge what a concurrent run of another source inserted too (late_twins.py)."""
+        inserted = [link for link, _, is_new, _ in stored if is_new]
+        if not inserted:
+            return 0
+        try:
+            merged = merge_late_twins(conn, inserted, self.twin_window)
+        except psycopg.Error as exc:
+            # Harmless to miss: the next run's dedupe step merges the pair.
+            log.warning("postgres: late cross-source duplicates not checked: %s", exc)
+            if conn.broken or conn.closed:
+                self.conn = None
+            return 0
+        if merged:
+            log.info("postgres: %d duplicates stored by a concurrent run merged", len(merged))
+        return len(merged)
 
     def _bisect(self, batch: Rows, outcome: BatchOutcome) -> None:
         """Write what the database accepts of a refused batch, half by half."""

@@ -1,0 +1,96 @@
+"""Cross-source duplicates that two crawls running at the same time both inserted.
+
+The dedupe step compares an item with the events stored when it loaded that day, so when
+a city's sources are crawled at once (the launcher starts them together) an event listed
+on two sites is inserted by both runs: neither had committed when the other looked.
+After each committed batch the store looks again, for the rows it has just inserted. Of
+two concurrent runs at least the later committer sees the other's row, so every such
+pair is merged by one of them, with the dedupe step's own rule (`same_event`; the richer
+listing kept, on a tie the older row) and its bookkeeping (`event_aliases`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from pipelines.matching import WINDOW_SECONDS, Listing, same_event
+
+_COLUMNS = (
+    "link",
+    "source",
+    "city",
+    "title",
+    "location",
+    "starts_at",
+    "latitude",
+    "longitude",
+    "is_online",
+    "time",
+    "description",
+    "ends_at",
+    "is_free",
+    "price",
+    "image_url",
+    "source_id",
+    "created_at",
+)
+NEW_ROWS_SQL = sql.SQL(
+    "SELECT {cols} FROM events WHERE link = ANY(%s) AND status = 'active'"
+).format(cols=sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)))
+# Other sources' active events of the same city starting within the window of a new row.
+NEIGHBOURS_SQL = sql.SQL(
+    """SELECT n.link AS new_link, {cols}
+         FROM events n
+         JOIN events o ON o.city = n.city AND o.source <> n.source AND o.status = 'active'
+          AND o.starts_at BETWEEN n.starts_at - %(window)s AND n.starts_at + %(window)s
+        WHERE n.link = ANY(%(links)s)"""
+).format(cols=sql.SQL(", ").join(sql.Identifier("o", c) for c in _COLUMNS))
+# The loser becomes an alias of the winner; aliases pointing at the loser follow it.
+ALIAS_SQL = """
+    INSERT INTO event_aliases (link, event_link, source) VALUES (%(loser)s, %(winner)s, %(source)s)
+    ON CONFLICT (link) DO UPDATE SET event_link = EXCLUDED.event_link"""
+REPOINT_SQL = """
+    UPDATE event_aliases SET event_link = %(winner)s
+     WHERE event_link = %(loser)s AND link <> %(winner)s"""
+DELETE_SQL = "DELETE FROM events WHERE link = %(loser)s"
+
+
+def merge_late_twins(
+    conn: psycopg.Connection, links: list[str], window: float = WINDOW_SECONDS
+) -> list[tuple[str, str]]:
+    """Merge rows among `links` that another source stored too; (removed, kept) pairs."""
+    if not links:
+        return []
+    with conn.cursor(row_factory=dict_row) as cur:
+        new = {r["link"]: r for r in cur.execute(NEW_ROWS_SQL, (links,)).fetchall()}
+        if not new:
+            return []
+        neighbours = cur.execute(
+            NEIGHBOURS_SQL, {"window": timedelta(seconds=window), "links": list(new)}
+        ).fetchall()
+    merged: list[tuple[str, str]] = []
+    gone: set[str] = set()
+    for other in neighbours:
+        mine = new[other["new_link"]]
+        if mine["link"] in gone or other["link"] in gone:
+            continue
+        a, b = Listing.from_row(mine), Listing.from_row(other)
+        if not same_event(a, b, window):
+            continue
+        keep_mine = a.richness > b.richness or (
+            a.richness == b.richness and mine["created_at"] < other["created_at"]
+        )
+        winner, loser = (mine, other) if keep_mine else (other, mine)
+        params = {"loser": loser["link"], "winner": winner["link"], "source": loser["source"]}
+        with conn.transaction():
+            conn.execute(ALIAS_SQL, params)
+            conn.execute(REPOINT_SQL, params)
+            conn.execute(DELETE_SQL, params)
+            conn.execute("SELECT pg_notify('events_changed', %s)", (winner["city"],))
+        gone.add(loser["link"])
+        merged.append((loser["link"], winner["link"]))
+    return merged

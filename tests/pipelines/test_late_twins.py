@@ -1,0 +1,67 @@
+"""Two sources' crawls of one city at the same time, each inserting the event both list."""
+
+import psycopg
+
+from tests.support.pipeline_runs import PipelineRun, make_item
+
+
+async def test_concurrent_runs_of_two_sources_keep_a_shared_event_once(db):
+    settings = {"NOCTURNE_DATABASE_URL": db}
+    eventbrite = make_item(source_id="eb-1")
+    meetup = make_item(
+        source="meetup",
+        link="https://www.meetup.com/la-night-owls/events/310000001",
+        title=eventbrite.title,
+        starts_at=eventbrite.starts_at,
+        location=eventbrite.location,
+        latitude=eventbrite.latitude,
+        longitude=eventbrite.longitude,
+        source_id="mu-1",
+    )
+    # Both dedupe steps look at the stored events before either run has committed.
+    first = await PipelineRun(settings).open()
+    second = await PipelineRun(settings).open()
+    await first.feed([eventbrite])
+    await second.feed([meetup])
+    assert first.dropped == second.dropped == []
+    first_stats = await first.close()
+    second_stats = await second.close()
+
+    with psycopg.connect(db) as conn:
+        rows = conn.execute("SELECT link FROM events").fetchall()
+        aliases = conn.execute("SELECT link, event_link, source FROM event_aliases").fetchall()
+    # Equally rich listings: the row stored first stays, the other becomes its alias.
+    assert rows == [(eventbrite.link,)]
+    assert aliases == [(meetup.link, eventbrite.link, "meetup")]
+    assert first_stats.get("nocturne/dedupe/late_merged", 0) == 0
+    assert second_stats["nocturne/dedupe/late_merged"] == 1
+
+
+async def test_the_richer_late_twin_wins_and_takes_over_the_aliases(db):
+    settings = {"NOCTURNE_DATABASE_URL": db}
+    poor = make_item(source="luma", link="https://luma.com/poor1", description=None, price=None)
+    poor.image_url = None
+    rich = make_item(
+        title=poor.title,
+        starts_at=poor.starts_at,
+        location=poor.location,
+        latitude=poor.latitude,
+        longitude=poor.longitude,
+        price="$10",
+        image_url="https://img.example/1.jpg",
+    )
+    first = await PipelineRun(settings).open()
+    second = await PipelineRun(settings).open()
+    await first.feed([poor])
+    await second.feed([rich])
+    with psycopg.connect(db, autocommit=True) as conn:
+        await first.close()
+        conn.execute(
+            "INSERT INTO event_aliases (link, event_link, source) VALUES (%s, %s, 'meetup')",
+            ("https://www.meetup.com/x/events/1", poor.link),
+        )
+        await second.close()
+        rows = conn.execute("SELECT link FROM events").fetchall()
+        aliases = dict(conn.execute("SELECT link, event_link FROM event_aliases").fetchall())
+    assert rows == [(rich.link,)]
+    assert aliases == {poor.link: rich.link, "https://www.meetup.com/x/events/1": rich.link}
