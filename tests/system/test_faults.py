@@ -11,20 +11,26 @@ Each scenario leaves a line in the suite's table (tests/system/report.py).
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
 from nocturne_crawl.config import REPO_ROOT
+from nocturne_crawl.crawlruns import process_alive
 from nocturne_crawl.simulator import Simulator, start_simulator
 from tests.support.databases import create_database, drop_database
+from tests.support.live_app import free_port
 from tests.system import report
 from tests.system.faults_support import (
+    FAST_SETTINGS,
     SOURCES,
     Comparison,
     CrawlResult,
@@ -212,11 +218,23 @@ def test_malformed_and_truncated_pages_counted_and_completed_by_a_rerun(simulato
 # -- 3. the crawl process killed with SIGKILL mid-run ---------------------------------------
 
 
-def test_crawl_killed_mid_run_then_the_next_run_completes(simulator, fault_db, tmp_path):
+def _crawl_runs(database_url: str, city: str) -> list[tuple[str, str, str, str | None]]:
+    """(job_id, spider, status, error) of the city's crawl records, oldest first."""
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT job_id, spider, status, error FROM crawl_runs WHERE city = %s"
+            " ORDER BY created_at, job_id",
+            (city,),
+        ).fetchall()
+
+
+def test_crawl_killed_mid_run_marked_failed_then_the_next_run_completes(
+    simulator, fault_db, tmp_path
+):
     expected = expected_events(simulator, ["luma"], [LA])
     # Slow answers and a narrow details slot: the crawl takes seconds, rows arrive batch
     # by batch (one flush a second), so the kill lands with part of the city stored.
-    _faults(simulator, latency_ms=150)
+    _faults(simulator, latency_ms=300)
     slow = {"LUMA_DETAILS_CONCURRENCY": 2}
     running = start_crawl(simulator.url, fault_db, "luma", LA, tmp_path, settings=slow)
     try:
@@ -229,20 +247,35 @@ def test_crawl_killed_mid_run_then_the_next_run_completes(simulator, fault_db, t
     stored_at_kill = count_rows(fault_db, LA)
     assert 0 < stored_at_kill < EVENTS
     assert _cancelled(fault_db) == 0
+    [(killed_job, _, status, _)] = _crawl_runs(fault_db, LA)
+    assert status == "running"  # nobody left to say otherwise, yet
 
+    # The documented recovery: crawl the city again (`nocturne crawl`, like the API's
+    # POST /scrape and the scheduler, goes through the launcher, which first sweeps dead
+    # jobs: a recorded pid that is gone).
     _faults(simulator)
-    [rerun] = run_crawls(simulator.url, fault_db, [("luma", LA)])
-    _all_finished([rerun])
+    env = crawl_env(simulator.url, fault_db, NOCTURNE_DATA_DIR=str(tmp_path / "data"))
+    options = [f"{k}={v}" for k, v in FAST_SETTINGS.items()]
+    rerun = _nocturne(
+        ["crawl", LA, "--source", "luma", "--timeout", "120", "-q"]
+        + [arg for option in options for arg in ("-s", option)],
+        env,
+        timeout=150,
+    )
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    runs = {job: (status, error) for job, _, status, error in _crawl_runs(fault_db, LA)}
     final = compare(fault_db, expected)
     _record(
         "crawl process SIGKILLed mid-run",
         [final],
-        "re-run the crawl",
+        "re-run the crawl (nocturne crawl / POST /scrape)",
         stored_at_kill=stored_at_kill,
-        new_on_rerun=rerun.stat("nocturne/items_new"),
+        killed_run=runs[killed_job][0],
     )
     assert final.exact, final.summary()
-    assert rerun.stat("nocturne/items_new") == EVENTS - stored_at_kill
+    assert runs[killed_job][0] == "failed"
+    assert "exited without recording an outcome" in runs[killed_job][1]
+    assert [status for job, (status, _) in runs.items() if job != killed_job] == ["finished"]
 
 
 # -- 4. PostgreSQL restarted mid-crawl --------------------------------------------------------
@@ -290,7 +323,7 @@ class OwnPostgres:
 def test_postgres_restarted_mid_crawl_batches_retried(simulator, own_postgres, tmp_path):
     database = create_database(own_postgres.admin_uri, prefix="nocturne_restart")
     expected = expected_events(simulator, ["luma"], [LA])
-    _faults(simulator, latency_ms=150)
+    _faults(simulator, latency_ms=300)
     slow = {"LUMA_DETAILS_CONCURRENCY": 2}
     running = start_crawl(simulator.url, database, "luma", LA, tmp_path, settings=slow)
     try:
@@ -306,6 +339,8 @@ def test_postgres_restarted_mid_crawl_batches_retried(simulator, own_postgres, t
     assert result.stat("nocturne/db_errors") >= 1, result.describe()
     assert result.stat("nocturne/dropped/db_unavailable") == 0, result.describe()
     final = compare(database, expected)
+    # The run's own record survived the restart too (its heartbeat reconnects).
+    assert [status for _, _, status, _ in _crawl_runs(database, LA)] == ["finished"]
     _record(
         "PostgreSQL restarted mid-crawl",
         [final],
@@ -402,3 +437,139 @@ def test_shared_database_down_then_back_sync_catches_up(simulator, fault_db, pg_
         assert "not-a-secret-kept" not in while_down.log
     finally:
         drop_database(pg_admin, shared)
+
+
+# -- 6. the app restarted during a crawl ----------------------------------------------------
+
+
+class App:
+    """`nocturne run` as its own process on a loopback port."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.url = f"http://127.0.0.1:{env['PORT']}"
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        with self.log_path.open("a") as log:
+            self.process = subprocess.Popen(
+                [str(Path(sys.executable).with_name("nocturne")), "run"],
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+        def up() -> bool:
+            assert self.process.poll() is None, self.log_path.read_text()[-3000:]
+            try:
+                return httpx.get(f"{self.url}/cities", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(up, timeout, "the app to answer", interval=0.2)
+
+    def stop(self) -> int:
+        """SIGTERM, then SIGKILL if it has not exited within 10 s; its exit code."""
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        return self.process.returncode
+
+
+def _crawl_pids(database_url: str, run_id: str) -> list[int]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM crawl_runs WHERE run_id = %s AND pid IS NOT NULL", (run_id,)
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+def _alive(pid: int) -> bool:
+    return process_alive(pid)  # a zombie (exited, not yet reaped) counts as gone
+
+
+def _run_over(app: App, city: str, run_id: str, timeout: float) -> dict:
+    def over() -> dict | None:
+        body = httpx.get(f"{app.url}/scrape/{city}", timeout=5).json()
+        assert body["run_id"] == run_id, body
+        return body if body["status"] in ("finished", "failed") else None
+
+    return wait_until(over, timeout, f"the crawl of {city} to end", interval=0.5)
+
+
+def test_app_restarted_during_a_crawl(simulator, fault_db, tmp_path):
+    """The app is stopped (SIGTERM, then SIGKILL if it lingers) while one of the city's
+    crawls runs and two wait in its queue (CRAWL_CONCURRENCY=1), and started again: the
+    running crawl finishes on its own, the queued ones are reported failed, and a new POST
+    completes the set."""
+    expected = expected_events(simulator, SOURCES, [LA])
+    _faults(simulator, latency_ms=100)  # the crawl lasts seconds, long enough to restart
+    env = crawl_env(
+        simulator.url,
+        fault_db,
+        PORT=str(free_port()),
+        HOST="127.0.0.1",
+        NOCTURNE_DATA_DIR=str(tmp_path / "data"),
+        NOCTURNE_SCHEDULER="off",
+        SCRAPE_COOLDOWN_SECONDS="1",
+        CRAWL_CONCURRENCY="1",
+        LUMA_DETAILS_DELAY="0.05",
+    )
+    app = App(env, tmp_path / "app.log")
+    pids: list[int] = []
+    try:
+        app.start()
+        started = httpx.post(f"{app.url}/scrape/{LA}", timeout=10)
+        assert started.status_code == 202, started.text
+        run_id = started.json()["run_id"]
+        wait_until(lambda: _crawl_pids(fault_db, run_id), 60, "a crawl process to start")
+        pids = _crawl_pids(fault_db, run_id)
+        exit_code = app.stop()
+        survivors = sum(_alive(pid) for pid in pids)
+        assert count_rows(fault_db, LA) < len(expected.groups)  # the crawl was mid-way
+
+        app.start()
+        first = _run_over(app, LA, run_id, 120)
+        recovery = "crawls finished on their own"
+        if first["status"] != "finished" or not compare(fault_db, expected).exact:
+            recovery = "a new POST /scrape"
+            wait_until(lambda: not any(_alive(p) for p in pids), 60, "the old crawls to end")
+            again = wait_until(
+                lambda: (
+                    (r := httpx.post(f"{app.url}/scrape/{LA}", timeout=10)).status_code == 202 and r
+                ),
+                30,
+                "a new crawl to be accepted",
+                interval=1,
+            )
+            second = _run_over(app, LA, again.json()["run_id"], 120)
+            assert second["status"] == "finished", second
+        final = compare(fault_db, expected)
+        with psycopg.connect(fault_db) as conn:
+            stuck = conn.execute(
+                "SELECT count(*) FROM crawl_runs WHERE status IN ('queued', 'running')"
+            ).fetchone()[0]
+        _record(
+            "app restarted during a crawl",
+            [final],
+            recovery,
+            crawls_alive_after_app_exit=survivors,
+            app_exit=exit_code,
+            first_run=",".join(f"{j['spider']}:{j['status']}" for j in first["sources"]),
+        )
+        assert final.exact, final.summary()
+        assert stuck == 0
+    finally:
+        app.stop()
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
