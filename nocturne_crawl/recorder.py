@@ -120,7 +120,15 @@ class CrawlRunRecorder:
         stats = self._stats()
         outcome = crawlruns.crawl_outcome(stats, reason)
         try:
-            crawlruns.mark_done(self.conn, self.job_id, outcome, reason, stats)
+            try:
+                crawlruns.mark_done(self.conn, self.job_id, outcome, reason, stats)
+            except psycopg.OperationalError:
+                # The connection died since the last heartbeat (a database restart): one
+                # new connection, or the sweep would later call this finished run failed.
+                self._reconnect()
+                if self.conn is None:
+                    return
+                crawlruns.mark_done(self.conn, self.job_id, outcome, reason, stats)
             log.info(
                 "crawl run %s %s: %s", self.job_id, outcome.status, outcome.error or outcome.counts
             )
@@ -128,7 +136,8 @@ class CrawlRunRecorder:
         except psycopg.Error as exc:
             log.error("crawl run outcome not recorded: %s", exc)
         finally:
-            self.conn.close()
+            if self.conn is not None:
+                self.conn.close()
 
     def _record_health(self, spider: Spider, stats: dict[str, Any]) -> None:
         """Field coverage and item count against earlier runs: the site-changed warning."""
