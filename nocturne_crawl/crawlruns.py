@@ -330,7 +330,8 @@ def _job_public(row: dict[str, Any]) -> dict[str, Any]:
 _JOB_COLUMNS = """job_id, run_id, city, spider, trigger, status, backend, created_at,
     started_at, finished_at, heartbeat_at, pages, items_scraped, items_new, items_updated,
     items_dropped, error, finish_reason, health, health_notes, coverage,
-    coalesce((stats->>'nocturne/dedupe/rows_merged')::int, 0) AS rows_merged"""
+    coalesce((stats->>'nocturne/dedupe/rows_merged')::int, 0)
+      + coalesce((stats->>'nocturne/dedupe/late_merged')::int, 0) AS rows_merged"""
 
 
 def run_jobs(conn: psycopg.Connection, run_id: str) -> list[dict[str, Any]]:

@@ -97,6 +97,7 @@ def test_post_scrape_crawls_the_three_sources_into_postgres(db, sim, tmp_path):
     with psycopg.connect(db) as conn:
         [(merged,)] = conn.execute(
             """SELECT coalesce(sum((stats->>'nocturne/dedupe/rows_merged')::int), 0)
+                    + coalesce(sum((stats->>'nocturne/dedupe/late_merged')::int), 0)
                FROM crawl_runs WHERE run_id = %s""",
             (first["run_id"],),
         ).fetchall()
