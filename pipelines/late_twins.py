@@ -81,16 +81,22 @@ def merge_late_twins(
         a, b = Listing.from_row(mine), Listing.from_row(other)
         if not same_event(a, b, window):
             continue
-        keep_mine = a.richness > b.richness or (
-            a.richness == b.richness and mine["created_at"] < other["created_at"]
+        # Both runs may judge the same pair at once: the rule must pick the same winner in
+        # each (richer, then older, then the smaller link), and only the run whose DELETE
+        # removed the row counts the merge, so a run's new rows are not netted out twice.
+        keep_mine = (-a.richness, mine["created_at"], mine["link"]) < (
+            -b.richness,
+            other["created_at"],
+            other["link"],
         )
         winner, loser = (mine, other) if keep_mine else (other, mine)
         params = {"loser": loser["link"], "winner": winner["link"], "source": loser["source"]}
+        gone.add(loser["link"])
         with conn.transaction():
             conn.execute(ALIAS_SQL, params)
             conn.execute(REPOINT_SQL, params)
-            conn.execute(DELETE_SQL, params)
+            if conn.execute(DELETE_SQL, params).rowcount == 0:
+                raise psycopg.Rollback()  # the other run merged this pair first
             conn.execute("SELECT pg_notify('events_changed', %s)", (winner["city"],))
-        gone.add(loser["link"])
-        merged.append((loser["link"], winner["link"]))
+            merged.append((loser["link"], winner["link"]))
     return merged

@@ -65,3 +65,49 @@ async def test_the_richer_late_twin_wins_and_takes_over_the_aliases(db):
         aliases = dict(conn.execute("SELECT link, event_link FROM event_aliases").fetchall())
     assert rows == [(rich.link,)]
     assert aliases == {poor.link: rich.link, "https://www.meetup.com/x/events/1": rich.link}
+
+
+def test_a_pair_both_runs_merge_at_once_is_counted_by_one(db):
+    """Both runs read the pair; the other run's DELETE commits while ours waits on the row.
+
+    Ours then removes nothing, so it must not count a merge: the run's "new events"
+    figure subtracts merges, and a pair counted by both runs would be netted out twice.
+    """
+    import threading
+
+    from pipelines.late_twins import merge_late_twins
+    from pipelines.postgres import COLUMNS, row_of
+    from pipelines.validate import ValidatePipeline
+
+    eventbrite = make_item(source_id="eb-1")
+    meetup = make_item(
+        source="meetup",
+        link="https://www.meetup.com/la-night-owls/events/310000002",
+        title=eventbrite.title,
+        starts_at=eventbrite.starts_at,
+        location=eventbrite.location,
+        latitude=eventbrite.latitude,
+        longitude=eventbrite.longitude,
+        source_id="mu-2",
+    )
+    validate = ValidatePipeline.from_crawler(PipelineRun({}).crawler)
+    with psycopg.connect(db) as conn:
+        conn.cursor().executemany(
+            f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})",
+            [row_of(validate.process_item(item)) for item in (eventbrite, meetup)],
+        )
+    with psycopg.connect(db) as other:  # the other run, mid-transaction
+        other.execute("DELETE FROM events WHERE link = %s", (meetup.link,))
+        result: list = []
+        with psycopg.connect(db, autocommit=True) as mine:
+            worker = threading.Thread(
+                target=lambda: result.append(merge_late_twins(mine, [meetup.link]))
+            )
+            worker.start()
+            worker.join(timeout=1.0)
+            assert worker.is_alive(), "our DELETE should wait for the other run's"
+            other.commit()
+            worker.join(timeout=10)
+    assert result == [[]]
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT link FROM events").fetchall() == [(eventbrite.link,)]
