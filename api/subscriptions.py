@@ -145,6 +145,36 @@ async def _token_from(request: Request) -> str:
     return token
 
 
+# What a signed link does to its subscription (the token names id and address).
+UNSUBSCRIBE_SQL = """
+    UPDATE subscriptions SET is_active = false, unsubscribed_at = COALESCE(unsubscribed_at, now())
+     WHERE id = %s AND email = %s
+ RETURNING id, email, city, is_active, created_at"""
+CONFIRM_SQL = """
+    UPDATE subscriptions SET confirmed_at = COALESCE(confirmed_at, now())
+     WHERE id = %s AND email = %s
+ RETURNING id, email, city, is_active, created_at"""
+
+
+async def _apply_token(request: Request, purpose: str, statement: str) -> dict[str, object]:
+    """Run `statement` on the subscription a `purpose` token names; its public fields.
+
+    A missing, tampered or foreign token is a 400 and changes nothing; a token for a
+    subscription that no longer exists is a 404.
+    """
+    token = await _token_from(request)
+    try:
+        sub_id, email = read_token(request.app.state.config, purpose, token)
+    except InvalidToken as exc:
+        raise ApiError(400, str(exc)) from None
+    async with request.app.state.pool.connection() as conn:
+        row = await (await conn.execute(statement, (sub_id, email))).fetchone()
+    if row is None:
+        raise ApiError(404, "no such subscription")
+    keys = ("id", "email", "city", "is_active", "created_at")
+    return dict(zip(keys, row, strict=True))
+
+
 async def unsubscribe(request: Request) -> Response:
     """
     summary: Deactivate the subscription named by a signed token (the link in every email).
@@ -163,32 +193,7 @@ async def unsubscribe(request: Request) -> Response:
       400: {$ref: '#/components/responses/BadRequest'}
       404: {$ref: '#/components/responses/NotFound'}
     """
-    token = await _token_from(request)
-    try:
-        sub_id, email = read_token(request.app.state.config, "unsubscribe", token)
-    except InvalidToken as exc:
-        raise ApiError(400, str(exc)) from None
-    async with request.app.state.pool.connection() as conn:
-        cur = await conn.execute(
-            """UPDATE subscriptions
-                   SET is_active = false, unsubscribed_at = COALESCE(unsubscribed_at, now())
-                 WHERE id = %s AND email = %s
-             RETURNING id, email, city, is_active, created_at""",
-            (sub_id, email),
-        )
-        row = await cur.fetchone()
-    if row is None:
-        raise ApiError(404, "no such subscription")
-    sub_id, email, city_id, is_active, created_at = row
-    return json_response(
-        {
-            "id": sub_id,
-            "email": email,
-            "city": city_id,
-            "is_active": is_active,
-            "created_at": created_at,
-        }
-    )
+    return json_response(await _apply_token(request, "unsubscribe", UNSUBSCRIBE_SQL))
 
 
 async def confirm_page(request: Request) -> Response:
@@ -237,43 +242,16 @@ async def confirm(request: Request) -> Response:
 
 async def _confirm(request: Request, as_page: bool) -> Response:
     try:
-        token = await _token_from(request)
-        sub_id, email = read_token(request.app.state.config, "confirm", token)
-    except InvalidToken as exc:
-        return _confirm_answer(request, as_page, 400, str(exc))
+        body = await _apply_token(request, "confirm", CONFIRM_SQL)
     except ApiError as exc:
         if not as_page:
             raise
-        return _confirm_answer(request, as_page, exc.status, exc.message)
-    async with request.app.state.pool.connection() as conn:
-        cur = await conn.execute(
-            """UPDATE subscriptions SET confirmed_at = COALESCE(confirmed_at, now())
-                WHERE id = %s AND email = %s
-            RETURNING id, email, city, is_active, created_at""",
-            (sub_id, email),
-        )
-        row = await cur.fetchone()
-    if row is None:
-        return _confirm_answer(request, as_page, 404, "no such subscription")
-    sub_id, email, city_id, is_active, created_at = row
-    body = {
-        "id": sub_id,
-        "email": email,
-        "city": city_id,
-        "is_active": is_active,
-        "created_at": created_at,
-    }
+        return _confirm_page(request, exc.status, "That link did not work", exc.message)
     if as_page:
         return _confirm_page(
-            request, 200, "Subscription confirmed", f"{email} will get the digest."
+            request, 200, "Subscription confirmed", f"{body['email']} will get the digest."
         )
     return json_response(body)
-
-
-def _confirm_answer(request: Request, as_page: bool, status: int, message: str) -> Response:
-    if as_page:
-        return _confirm_page(request, status, "That link did not work", message)
-    raise ApiError(status, message)
 
 
 def _confirm_page(request: Request, status: int, heading: str, message: str) -> Response:
