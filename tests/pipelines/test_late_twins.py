@@ -5,19 +5,24 @@ import psycopg
 from tests.support.pipeline_runs import PipelineRun, make_item
 
 
+def meetup_twin(item, event_id: str):
+    """The same event as `item`, listed on Meetup."""
+    return make_item(
+        source="meetup",
+        link=f"https://www.meetup.com/la-night-owls/events/{event_id}",
+        title=item.title,
+        starts_at=item.starts_at,
+        location=item.location,
+        latitude=item.latitude,
+        longitude=item.longitude,
+        source_id=f"mu-{event_id}",
+    )
+
+
 async def test_concurrent_runs_of_two_sources_keep_a_shared_event_once(db):
     settings = {"NOCTURNE_DATABASE_URL": db}
     eventbrite = make_item(source_id="eb-1")
-    meetup = make_item(
-        source="meetup",
-        link="https://www.meetup.com/la-night-owls/events/310000001",
-        title=eventbrite.title,
-        starts_at=eventbrite.starts_at,
-        location=eventbrite.location,
-        latitude=eventbrite.latitude,
-        longitude=eventbrite.longitude,
-        source_id="mu-1",
-    )
+    meetup = meetup_twin(eventbrite, "310000001")
     # Both dedupe steps look at the stored events before either run has committed.
     first = await PipelineRun(settings).open()
     second = await PipelineRun(settings).open()
@@ -80,16 +85,7 @@ def test_a_pair_both_runs_merge_at_once_is_counted_by_one(db):
     from pipelines.validate import ValidatePipeline
 
     eventbrite = make_item(source_id="eb-1")
-    meetup = make_item(
-        source="meetup",
-        link="https://www.meetup.com/la-night-owls/events/310000002",
-        title=eventbrite.title,
-        starts_at=eventbrite.starts_at,
-        location=eventbrite.location,
-        latitude=eventbrite.latitude,
-        longitude=eventbrite.longitude,
-        source_id="mu-2",
-    )
+    meetup = meetup_twin(eventbrite, "310000002")
     validate = ValidatePipeline.from_crawler(PipelineRun({}).crawler)
     with psycopg.connect(db) as conn:
         conn.cursor().executemany(
