@@ -11,13 +11,20 @@ listing kept, on a tie the older row) and its bookkeeping (`event_aliases`).
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from pipelines.matching import WINDOW_SECONDS, Listing, same_event
+from pipelines.matching import (
+    DISTANCE_METERS,
+    EARTH_RADIUS_METERS,
+    WINDOW_SECONDS,
+    Listing,
+    same_event,
+)
 
 _COLUMNS = (
     "link",
@@ -41,13 +48,28 @@ _COLUMNS = (
 NEW_ROWS_SQL = sql.SQL(
     "SELECT {cols} FROM events WHERE link = ANY(%s) AND status = 'active'"
 ).format(cols=sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)))
-# Other sources' active events of the same city starting within the window of a new row.
+# Two listings of one event are at most DISTANCE_METERS apart when both have coordinates,
+# so their latitudes differ by at most that arc (a great circle is never shorter than its
+# north-south part): a bound the database can check before Python applies the whole rule.
+_LATITUDE_SLACK = math.degrees(DISTANCE_METERS / EARTH_RADIUS_METERS) * 1.01
+# Other sources' active events of the same city starting within the window of a new row,
+# each found through an index (OFFSET 0 keeps the subqueries per-row index scans: joined as
+# a whole, the planner hashes every row of the table, then of the city).
 NEIGHBOURS_SQL = sql.SQL(
     """SELECT n.link AS new_link, {cols}
-         FROM events n
-         JOIN events o ON o.city = n.city AND o.source <> n.source AND o.status = 'active'
-          AND o.starts_at BETWEEN n.starts_at - %(window)s AND n.starts_at + %(window)s
-        WHERE n.link = ANY(%(links)s)"""
+         FROM unnest(%(links)s::text[]) AS l(link)
+         CROSS JOIN LATERAL (
+              SELECT * FROM events n WHERE n.link = l.link AND n.status = 'active' OFFSET 0
+         ) AS n
+         CROSS JOIN LATERAL (
+              SELECT * FROM events o
+               WHERE o.city = n.city
+                 AND o.starts_at BETWEEN n.starts_at - %(window)s AND n.starts_at + %(window)s
+                 AND o.source <> n.source AND o.status = 'active'
+                 AND (n.latitude IS NULL OR n.longitude IS NULL OR o.latitude IS NULL
+                      OR o.longitude IS NULL
+                      OR abs(o.latitude - n.latitude) <= %(slack)s)
+              OFFSET 0) AS o"""
 ).format(cols=sql.SQL(", ").join(sql.Identifier("o", c) for c in _COLUMNS))
 # The loser becomes an alias of the winner; aliases pointing at the loser follow it.
 ALIAS_SQL = """
@@ -66,16 +88,21 @@ def merge_late_twins(
     if not links:
         return []
     with conn.cursor(row_factory=dict_row) as cur:
-        new = {r["link"]: r for r in cur.execute(NEW_ROWS_SQL, (links,)).fetchall()}
-        if not new:
-            return []
+        # Neighbours first: most new rows have none, and only those that do are read.
         neighbours = cur.execute(
-            NEIGHBOURS_SQL, {"window": timedelta(seconds=window), "links": list(new)}
+            NEIGHBOURS_SQL,
+            {"window": timedelta(seconds=window), "links": links, "slack": _LATITUDE_SLACK},
         ).fetchall()
+        if not neighbours:
+            return []
+        wanted = list(dict.fromkeys(other["new_link"] for other in neighbours))
+        new = {r["link"]: r for r in cur.execute(NEW_ROWS_SQL, (wanted,)).fetchall()}
     merged: list[tuple[str, str]] = []
     gone: set[str] = set()
     for other in neighbours:
-        mine = new[other["new_link"]]
+        mine = new.get(other["new_link"])
+        if mine is None:  # merged away by another run meanwhile
+            continue
         if mine["link"] in gone or other["link"] in gone:
             continue
         a, b = Listing.from_row(mine), Listing.from_row(other)

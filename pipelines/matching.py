@@ -14,6 +14,7 @@ TITLE_RATIO = 0.85  # SequenceMatcher ratio of normalized titles
 VENUE_RATIO = 0.8
 WINDOW_SECONDS = 30 * 60
 DISTANCE_METERS = 200.0
+EARTH_RADIUS_METERS = 6_371_000
 # The fields that make one listing richer than another (counted when not empty).
 RICH_FIELDS = (
     "time",
@@ -53,7 +54,7 @@ def distance_meters(lat1: float, lon1: float, lat2: float, lon2: float) -> float
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_000 * math.asin(min(1.0, math.sqrt(h)))
+    return 2 * EARTH_RADIUS_METERS * math.asin(min(1.0, math.sqrt(h)))
 
 
 @dataclass(slots=True)

@@ -107,3 +107,64 @@ def test_a_pair_both_runs_merge_at_once_is_counted_by_one(db):
     assert result == [[]]
     with psycopg.connect(db) as conn:
         assert conn.execute("SELECT link FROM events").fetchall() == [(eventbrite.link,)]
+
+
+def test_the_database_prefilter_keeps_every_pair_the_rule_merges(db):
+    """The neighbour query skips rows too far north or south before Python judges them.
+
+    Twins 190 m apart north-south (within the 200 m rule), twins without coordinates on
+    one side (venue names decide) are merged; a listing 300 m away is not even compared.
+    """
+    from pipelines.late_twins import merge_late_twins
+    from pipelines.postgres import COLUMNS, row_of
+    from pipelines.validate import ValidatePipeline
+
+    base = make_item(latitude=34.0, longitude=-118.24, location="The Echo")
+    near = make_item(
+        source="meetup",
+        link="https://www.meetup.com/echo/events/1",
+        title=base.title,
+        starts_at=base.starts_at,
+        location="The Echo",
+        latitude=34.0 + 190 / 111_195,
+        longitude=-118.24,
+    )
+    no_coordinates = make_item(location="Lodge Room", latitude=None, longitude=None)
+    its_twin = make_item(
+        source="luma",
+        link="https://luma.com/lodge-1",
+        title=no_coordinates.title,
+        starts_at=no_coordinates.starts_at,
+        location="Lodge Room",
+        latitude=34.2,
+        longitude=-118.2,
+    )
+    far = make_item(latitude=34.5, longitude=-118.24, location="Zebulon")
+    far_other = make_item(
+        source="luma",
+        link="https://luma.com/zebulon-1",
+        title=far.title,
+        starts_at=far.starts_at,
+        location="Zebulon",
+        latitude=34.5 + 300 / 111_195,
+        longitude=-118.24,
+    )
+    validate = ValidatePipeline.from_crawler(PipelineRun({}).crawler)
+    items = (base, near, no_coordinates, its_twin, far, far_other)
+    with psycopg.connect(db) as conn:
+        conn.cursor().executemany(
+            f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})",
+            [row_of(validate.process_item(item)) for item in items],
+        )
+    with psycopg.connect(db, autocommit=True) as conn:
+        merged = merge_late_twins(conn, [near.link, its_twin.link, far_other.link])
+        left = {r[0] for r in conn.execute("SELECT link FROM events").fetchall()}
+    assert len(merged) == 2
+    assert {loser for loser, _ in merged} | {winner for _, winner in merged} == {
+        base.link,
+        near.link,
+        no_coordinates.link,
+        its_twin.link,
+    }
+    assert far.link in left and far_other.link in left
+    assert len(left) == 4
