@@ -24,6 +24,7 @@ from psycopg_pool import ConnectionPool
 from nocturne_crawl import crawlruns
 from nocturne_crawl.config import REPO_ROOT
 from nocturne_crawl.crawlruns import Job
+from nocturne_crawl.crawlworker import CrawlWorkerClient, ForkedProcess, fork_available
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +70,16 @@ def exit_reason(code: int) -> str:
 
 
 class SubprocessBackend:
-    """`python -m scrapy crawl <spider> -a city=<id>` per job, at most `concurrency` at once.
+    """`scrapy crawl <spider> -a city=<id>` processes, one per job, at most `concurrency` at once.
 
     Jobs beyond the limit wait in a FIFO queue (the executor's). Each job's output goes to
     `<logs_dir>/<job_id>.log`. A process that exits without recording an outcome (killed,
     crashed before the spider opened) is marked failed here, with its exit reason.
+
+    With `prefork` (the default where `os.fork` exists) the processes are forked by one
+    crawl worker that imported Scrapy and the project once (`crawlworker.py`, its own log
+    `<logs_dir>/crawl-worker.log`); otherwise, or when the worker cannot start, each is a
+    fresh `python -m scrapy crawl ...`. Either way a crawl is a process of its own.
     """
 
     name = "subprocess"
@@ -87,6 +93,7 @@ class SubprocessBackend:
         env: dict[str, str] | None = None,
         settings: dict[str, str] | None = None,
         secrets: Iterable[str] = (),
+        prefork: bool = True,
     ):
         import os
 
@@ -100,9 +107,12 @@ class SubprocessBackend:
         self.secrets = [s for s in (*secrets, conninfo) if s]
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._running: dict[str, subprocess.Popen] = {}
+        self._running: dict[str, subprocess.Popen | ForkedProcess] = {}
         self._waiting: set[str] = set()
         self._closing = False
+        self.prefork = prefork and fork_available()
+        self._worker: CrawlWorkerClient | None = None
+        self._worker_lock = threading.Lock()
         # Daemon workers: an app that exits does not wait for its crawls, which run in their
         # own sessions and record their own outcome.
         self._workers = [
@@ -113,7 +123,11 @@ class SubprocessBackend:
             worker.start()
 
     def command(self, job: Job, log_path: Path) -> list[str]:
-        cmd = [sys.executable, "-m", "scrapy", "crawl", job.spider, "-a", f"city={job.city}"]
+        return [sys.executable, "-m", "scrapy", *self.scrapy_args(job, log_path)]
+
+    def scrapy_args(self, job: Job, log_path: Path) -> list[str]:
+        """`crawl <spider> -a city=<id> -s ...`: the arguments after `scrapy`."""
+        cmd = ["crawl", job.spider, "-a", f"city={job.city}"]
         settings = {
             "NOCTURNE_JOB_ID": job.job_id,
             "NOCTURNE_RUN_ID": job.run_id,
@@ -155,17 +169,7 @@ class SubprocessBackend:
                 return
         log_path = self.logs_dir / f"{job.job_id}.log"
         try:
-            with log_path.open("ab") as out:
-                proc = subprocess.Popen(
-                    self.command(job, log_path),
-                    cwd=REPO_ROOT,
-                    env=self.env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    # Its own session: a Ctrl-C meant for the app does not hit the crawls.
-                    start_new_session=True,
-                )
+            proc = self._start(job, log_path)
         except OSError as exc:
             self._fail(job, f"could not start the crawl process: {exc}")
             return
@@ -179,9 +183,51 @@ class SubprocessBackend:
         code = proc.wait()
         with self._lock:
             self._running.pop(job.job_id, None)
+        if code is None:
+            # Forked by a worker that went away first: the status is lost, not the outcome
+            # (a crawl that recorded itself keeps it; `_fail` only touches active rows).
+            self._fail(job, "crawl process exited; its exit status was lost with the crawl worker")
+            return
         reason = exit_reason(code)
         detail = _last_line(log_path, self.secrets) if code > 0 else ""
         self._fail(job, f"{reason}: {detail}" if detail else reason)
+
+    def _start(self, job: Job, log_path: Path) -> subprocess.Popen | ForkedProcess:
+        worker = self._crawl_worker()
+        if worker is not None:
+            try:
+                return worker.start(["scrapy", *self.scrapy_args(job, log_path)], log_path)
+            except OSError as exc:
+                log.warning("crawl worker: %s; starting %s as a new process", exc, job.job_id)
+        with log_path.open("ab") as out:
+            return subprocess.Popen(
+                self.command(job, log_path),
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                # Its own session: a Ctrl-C meant for the app does not hit the crawls.
+                start_new_session=True,
+            )
+
+    def _crawl_worker(self) -> CrawlWorkerClient | None:
+        """The pre-forked crawl worker, started on first use (again if it died); None: off."""
+        with self._worker_lock:
+            if not self.prefork or self._closing:
+                return None
+            if self._worker is not None and self._worker.alive:
+                return self._worker
+            try:
+                self._worker = CrawlWorkerClient(
+                    self.env, REPO_ROOT, self.logs_dir / "crawl-worker.log"
+                )
+            except OSError as exc:
+                # Not again for this backend: each try would cost a start-up.
+                log.warning("no pre-forked crawl worker (%s): one process per crawl", exc)
+                self.prefork = False
+                self._worker = None
+            return self._worker
 
     def running_pids(self) -> dict[str, int]:
         with self._lock:
@@ -213,6 +259,11 @@ class SubprocessBackend:
         if cancel_running:
             for worker in self._workers:
                 worker.join(timeout=timeout)
+        with self._worker_lock:
+            crawl_worker, self._worker = self._worker, None
+        if crawl_worker is not None:
+            # Forked crawls still running go on in their own sessions, as Popen'd ones do.
+            crawl_worker.close()
 
 
 class ScrapydBackend:

@@ -97,6 +97,7 @@ class Config:
     crawl_backend: str = "subprocess"
     scrapyd_url: str = "http://127.0.0.1:6800"
     crawl_concurrency: int = 3
+    crawl_prefork: bool = True
     crawl_cron: str = "0 */6 * * *"
     crawl_stagger_seconds: int = 60
     scheduler_enabled: bool = True
@@ -171,6 +172,7 @@ class Config:
             crawl_backend=_env("CRAWL_BACKEND", cls.crawl_backend),
             scrapyd_url=_env("SCRAPYD_URL", cls.scrapyd_url),
             crawl_concurrency=_env_int("CRAWL_CONCURRENCY", cls.crawl_concurrency),
+            crawl_prefork=_env_bool("CRAWL_PREFORK", cls.crawl_prefork),
             crawl_cron=_env("CRAWL_CRON", cls.crawl_cron),
             crawl_stagger_seconds=_env_int("CRAWL_STAGGER_SECONDS", cls.crawl_stagger_seconds),
             scheduler_enabled=_env_bool("NOCTURNE_SCHEDULER", cls.scheduler_enabled),

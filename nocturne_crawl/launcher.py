@@ -72,6 +72,7 @@ def make_backend(
         env=env,
         settings=settings,
         secrets=config.secrets(),
+        prefork=config.crawl_prefork,
     )
 
 
