@@ -17,6 +17,14 @@ USER_AGENT = "Nocturne/0.1 (+https://github.com/nocturne-events/nocturne; city e
 ROBOTSTXT_OBEY = _config.robotstxt_obey
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
+# Per-request and per-item DEBUG lines (whole items) cost CPU in every crawl; `-s
+# LOG_LEVEL=DEBUG` brings them back for one crawl.
+LOG_LEVEL = "INFO"
+# No telnet console in crawl processes (nobody attaches to it; one port per process).
+TELNETCONSOLE_ENABLED = False
+# Items of one response handled at once. The pipelines are synchronous, so more buys
+# nothing, and Scrapy starts this many tasks per callback (Luma: one per detail page).
+CONCURRENT_ITEMS = 8
 
 EVENTBRITE_BASE_URL = _config.eventbrite_base_url
 MEETUP_BASE_URL = _config.meetup_base_url
