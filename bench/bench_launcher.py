@@ -1,31 +1,30 @@
 """10 cities x 3 sources x 1,000 events through `CrawlLauncher`, next to one city at a time.
 
 The site simulator runs in its own process with a delay on every response (50 ms, like a
-network round trip); every crawl is a real `scrapy crawl` process with the real pipelines
-into PostgreSQL. Politeness delays (DOWNLOAD_DELAY, AutoThrottle, Luma's detail spacing)
-are set to zero because the "site" is local: what is measured is how the launcher spreads
-30 crawl processes over the machine. The baseline runs the same crawls one city after
-another (each city's three sources at once), the way a loop over cities would.
+network round trip); every crawl is a real `scrapy crawl` process (forked from the
+pre-forked crawl worker, as the launcher does by default; `CRAWL_PREFORK=0` for one fresh
+Python process per crawl) with the real pipelines into PostgreSQL and the project's own
+crawl settings. Politeness delays (DOWNLOAD_DELAY, AutoThrottle, Luma's detail spacing)
+are set to zero because the "site" is local; concurrency limits are left as they are.
+The baseline runs the same crawls one city after another (each city's three sources at
+once), the way a loop over cities would. Per source it prints the CPU the crawls used
+(`nocturne/cpu_seconds`, from their stats) and the whole machine's busy CPU-seconds.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import resource
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 
-import httpx
 import psycopg
 
-from bench.support import bench_database, free_port
+from bench.support import bench_database
 from nocturne_crawl.cities import catalog
-from nocturne_crawl.config import REPO_ROOT, Config
+from nocturne_crawl.config import Config
 from nocturne_crawl.launcher import CrawlLauncher
+from tests.support.processes import simulator_process
 
 CITIES = int(os.environ.get("BENCH_LAUNCHER_CITIES", 10))
 EVENTS = int(os.environ.get("BENCH_LAUNCHER_EVENTS", 1000))
@@ -33,46 +32,6 @@ LATENCY_MS = int(os.environ.get("BENCH_LAUNCHER_LATENCY_MS", 50))
 # Crawls are mostly waiting on the network: all 30 at once (CRAWL_CONCURRENCY=30).
 CONCURRENCY = int(os.environ.get("BENCH_LAUNCHER_CONCURRENCY", 30))
 TIMEOUT = 900
-
-
-@contextlib.contextmanager
-def simulator_process() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nocturne_crawl.cli",
-            "simulate",
-            "--port",
-            str(port),
-            "--events",
-            str(EVENTS),
-            "--latency-ms",
-            str(LATENCY_MS),
-            "--seed",
-            "1",
-        ],
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/_sim/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the simulator did not start")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 def crawl_settings(url: str) -> dict[str, str]:
@@ -83,7 +42,6 @@ def crawl_settings(url: str) -> dict[str, str]:
         "DOWNLOAD_DELAY": "0",
         "AUTOTHROTTLE_ENABLED": "False",
         "LUMA_DETAILS_DELAY": "0",
-        "LOG_LEVEL": "INFO",
     }
 
 
@@ -102,6 +60,7 @@ def crawl(
     )
     jobs: list[dict] = []
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy_before = machine_busy()
     started = time.perf_counter()
     try:
         if one_city_at_a_time:
@@ -116,11 +75,25 @@ def crawl(
     finally:
         elapsed = time.perf_counter() - started
         launcher.close(cancel_running=True, timeout=30)
+    # The crawl processes and (with CRAWL_PREFORK) the worker they were forked from: all
+    # reaped by now, so all counted (close() waits for the worker).
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    busy = machine_busy() - busy_before if busy_before is not None else None
     for job in jobs:
         job["cpu_total"] = cpu
+        job["machine_busy"] = busy
     return elapsed, jobs
+
+
+def machine_busy() -> float | None:
+    """CPU-seconds the whole machine spent busy so far (Linux), whoever used them."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = [int(v) for v in fh.readline().split()[1:]]
+    except OSError:
+        return None
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def report(label: str, elapsed: float, jobs: list[dict], conninfo: str) -> None:
@@ -128,6 +101,11 @@ def report(label: str, elapsed: float, jobs: list[dict], conninfo: str) -> None:
     items = sum(j["items_scraped"] for j in jobs)
     with psycopg.connect(conninfo) as conn:
         stored = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        per_source = conn.execute(
+            """SELECT spider, sum((stats->>'nocturne/cpu_seconds')::float),
+                      sum((stats->>'downloader/request_count')::int)
+               FROM crawl_runs GROUP BY spider ORDER BY spider"""
+        ).fetchall()
     spans = [
         (j["finished_at"] - j["started_at"]).total_seconds()
         for j in jobs
@@ -138,6 +116,20 @@ def report(label: str, elapsed: float, jobs: list[dict], conninfo: str) -> None:
         f"{label:28} {elapsed:7.1f} s wall  {len(jobs)} crawls ({len(failed)} failed)  "
         f"{items} items, {stored} events stored, {items / elapsed:7.0f} items/s, "
         f"longest crawl {longest:.1f} s, crawl processes' CPU {jobs[0]['cpu_total']:.0f} s",
+        flush=True,
+    )
+    busy = jobs[0]["machine_busy"]
+    print(
+        "  CPU-s by source (inside the crawls): "
+        + ", ".join(
+            f"{spider} {cpu or 0:.1f} ({requests or 0} requests)"
+            for spider, cpu, requests in per_source
+        )
+        + (
+            f"; whole machine busy {busy:.0f} CPU-s (simulator, PostgreSQL, anything else)"
+            if busy
+            else ""
+        ),
         flush=True,
     )
     for job in failed:
@@ -154,7 +146,7 @@ def main() -> None:
         f"{os.cpu_count()} CPUs, CRAWL_CONCURRENCY={CONCURRENCY}",
         flush=True,
     )
-    with simulator_process() as url:
+    with simulator_process(events=EVENTS, latency_ms=LATENCY_MS, seed=1) as url:
         parallel_config = dataclasses.replace(base, crawl_concurrency=CONCURRENCY)
         elapsed, jobs = crawl(parallel_config, conninfo, url, cities, one_city_at_a_time=False)
         report("launcher, all cities", elapsed, jobs, conninfo)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,9 +18,12 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from nocturne_crawl.config import REPO_ROOT, Config
+from nocturne_crawl.config import Config
 from nocturne_crawl.db import embedded_server_uri, with_database
 from nocturne_crawl.migrate import migrate
+from tests.support.processes import free_port, server_process
+
+__all__ = ["bench_database", "free_port", "measure", "serve_app"]
 
 
 def bench_database(name: str) -> str:
@@ -35,54 +37,26 @@ def bench_database(name: str) -> str:
     return uri
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def serve_app(
     conninfo: str, workers: int = 1, extra_env: dict[str, str] | None = None
 ) -> Iterator[str]:
     """`nocturne run` in a subprocess on a free loopback port; yields its base URL."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": conninfo, "NOCTURNE_SCHEDULER": "0", **(extra_env or {})}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nocturne_crawl.cli",
-            "run",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    env = {"DATABASE_URL": conninfo, "NOCTURNE_SCHEDULER": "0", **(extra_env or {})}
+    command = [
+        sys.executable,
+        "-m",
+        "nocturne_crawl.cli",
+        "run",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the app did not start")
-            time.sleep(0.2)
+    with server_process(command, f"{url}/health", env=env):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @dataclass

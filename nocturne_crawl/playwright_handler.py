@@ -14,10 +14,13 @@ from scrapy.http import Request, Response
 from scrapy.spiders import Spider
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
+from nocturne_crawl.keepalive import keep_idle_connections
+
 
 class LazyPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
     def __init__(self, crawler) -> None:
         super().__init__(crawler)
+        keep_idle_connections(self, crawler.settings)
         crawler.signals.disconnect(self._maybe_launch_in_thread, signal=signals.engine_started)
         crawler.signals.disconnect(self._engine_started, signal=signals.engine_started)
         self._start_lock = asyncio.Lock()

@@ -22,6 +22,11 @@ from nocturne_crawl import crawlruns, health
 from nocturne_crawl.config import Config
 from nocturne_crawl.db import database_url
 
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None  # type: ignore[assignment]
+
 log = logging.getLogger(__name__)
 
 TRIGGERS = ("api", "cron", "cli")
@@ -117,6 +122,7 @@ class CrawlRunRecorder:
             self._reconnect()
         if self.conn is None:
             return
+        self._note_cpu()
         stats = self._stats()
         outcome = crawlruns.crawl_outcome(stats, reason)
         try:
@@ -138,6 +144,15 @@ class CrawlRunRecorder:
         finally:
             if self.conn is not None:
                 self.conn.close()
+
+    def _note_cpu(self) -> None:
+        """`nocturne/cpu_seconds`: the CPU this crawl process used (user + system)."""
+        if resource is None or self.crawler.stats is None:
+            return
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.crawler.stats.set_value(
+            "nocturne/cpu_seconds", round(usage.ru_utime + usage.ru_stime, 3)
+        )
 
     def _record_health(self, spider: Spider, stats: dict[str, Any]) -> None:
         """Field coverage and item count against earlier runs: the site-changed warning."""

@@ -76,6 +76,15 @@ if NOCTURNE_RENDER != "off":
         "http": "nocturne_crawl.playwright_handler.LazyPlaywrightDownloadHandler",
         "https": "nocturne_crawl.playwright_handler.LazyPlaywrightDownloadHandler",
     }
+else:
+    DOWNLOAD_HANDLERS = {
+        "http": "nocturne_crawl.keepalive.KeepAliveDownloadHandler",
+        "https": "nocturne_crawl.keepalive.KeepAliveDownloadHandler",
+    }
+# Idle keep-alive connections kept per host (Scrapy keeps CONCURRENT_REQUESTS_PER_DOMAIN,
+# too few: see nocturne_crawl/keepalive.py). Not a concurrency: requests at once per
+# site stay bounded by CONCURRENT_REQUESTS_PER_DOMAIN and the download slots.
+NOCTURNE_KEEPALIVE_PER_HOST = 16
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 PLAYWRIGHT_LAUNCH_OPTIONS = launch_options(_config.chromium_executable)
 PLAYWRIGHT_ABORT_REQUEST = "nocturne_crawl.browser.skip_heavy_resource"

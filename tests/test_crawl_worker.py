@@ -56,9 +56,12 @@ def test_crawls_are_forked_by_the_worker_each_with_its_own_log_and_row(db, crawl
     assert [j["status"] for j in jobs] == ["finished", "finished"]
     assert [j["items_scraped"] for j in jobs] == [30, 30]
     with psycopg.connect(db) as conn:
-        rows = conn.execute("SELECT job_id, pid, log_path FROM crawl_runs ORDER BY id").fetchall()
-    assert len({pid for _, pid, _ in rows}) == 2
-    for job_id, _, log_path in rows:
+        rows = conn.execute("SELECT job_id, pid, log_path, stats FROM crawl_runs ORDER BY id")
+        rows = rows.fetchall()
+    assert len({pid for _, pid, _, _ in rows}) == 2
+    # Each child's own CPU (not the worker's imports): small, and there.
+    assert all(0 < stats["nocturne/cpu_seconds"] < 30 for _, _, _, stats in rows)
+    for job_id, _, log_path, _ in rows:
         assert log_path.endswith(f"logs/{job_id}.log")
         text = Path(log_path).read_text(encoding="utf-8")
         assert "Spider closed (finished)" in text

@@ -24,7 +24,7 @@ from nocturne_crawl.cities import SOURCES
 from nocturne_crawl.config import REPO_ROOT, Config
 from nocturne_crawl.launcher import CrawlLauncher
 from nocturne_crawl.simulator import Simulator, start_simulator
-from tests.support.crawling import free_port, wait_for_http
+from tests.support.processes import scrapyd_process
 from tests.test_scrape_e2e import poll_until_done, simulator_settings
 
 pytestmark = pytest.mark.slow
@@ -64,42 +64,13 @@ def project_copy(dest: Path, scrapyd_url: str) -> Path:
 @pytest.fixture
 def scrapyd(tmp_path, db, sim) -> Iterator[str]:
     """A real Scrapyd on a loopback port; its crawl processes see the test database."""
-    home = tmp_path / "scrapyd"
-    home.mkdir()
-    port = free_port()
-    (home / "scrapyd.conf").write_text(
-        f"""[scrapyd]
-bind_address = 127.0.0.1
-http_port = {port}
-eggs_dir = {home / "eggs"}
-logs_dir = {home / "logs"}
-dbs_dir = {home / "dbs"}
-items_dir =
-max_proc = 4
-poll_interval = 0.2
-"""
-    )
     env = {
-        **os.environ,
         "DATABASE_URL": db,
         "NOCTURNE_RENDER": "off",
         "NOCTURNE_DATA_DIR": str(tmp_path / "data"),
     }
-    with (home / "scrapyd.out").open("wb") as out:
-        proc = subprocess.Popen(
-            [str(BIN / "scrapyd")], cwd=home, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/daemonstatus.json", proc=proc)
+    with scrapyd_process(tmp_path / "scrapyd", env) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_scrapyd_deploy_then_post_scrape_runs_the_crawls_in_scrapyd(db, sim, scrapyd, tmp_path):

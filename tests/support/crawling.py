@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
-
 from nocturne_crawl.config import REPO_ROOT, Config
 from nocturne_crawl.launcher import CrawlLauncher
+from tests.support.processes import free_port, wait_for_http
+
+__all__ = ["free_port", "probe_launcher", "uvicorn_server", "wait_for_http"]
 
 PROBE_SETTINGS = {
     "SPIDER_MODULES": "tests.support.probe_spider",
@@ -27,25 +26,6 @@ def probe_launcher(
 ) -> CrawlLauncher:
     """A launcher whose crawls run the network-free `probe` spider."""
     return CrawlLauncher(config, conninfo, spiders=spiders, settings={**PROBE_SETTINGS, **settings})
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(url: str, timeout: float = 30, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ import pytest
 from nocturne_crawl.cities import catalog
 from nocturne_crawl.config import REPO_ROOT
 from tests.support.databases import create_database, drop_database
+from tests.support.processes import simulator_process as start_simulator_process
 from tests.system import report
 from tests.system.load import run_load
 from tests.system.stack import AppProcess, free_port
@@ -30,17 +31,6 @@ pytestmark = pytest.mark.slow
 LOAD_SECONDS = float(os.environ.get("SYSTEM_LOAD_SECONDS", 60))
 CLIENTS = 64
 CITIES = list(catalog())[:6]
-
-
-def _wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=2)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
 
 
 @pytest.fixture(scope="module")
@@ -53,32 +43,8 @@ def load_db(pg_admin):
 @pytest.fixture(scope="module")
 def simulator_process():
     """The simulator in its own process, so its work is not counted against the load client."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nocturne_crawl.cli",
-            "simulate",
-            "--port",
-            str(port),
-            "--events",
-            "30",
-            "--seed",
-            "5",
-        ],
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(f"{url}/_sim/stats")
-        httpx.post(f"{url}/_sim/faults", json={"latency_ms": 50}, timeout=5)
+    with start_simulator_process(events=30, seed=5, latency_ms=50) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
