@@ -40,3 +40,17 @@ class EventItem:
 
     def as_row(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.field_names()}
+
+
+# The `events` columns a crawl writes, in the one order every row built from an item
+# uses (the store's COPY, the matching queries, the mirror): EventItem's fields. The rest
+# of a row is the database's (id, status, synced_at and the times).
+EVENT_COLUMNS: tuple[str, ...] = EventItem.field_names()
+# What travels between installs: the event and its history, not local ids or sync marks.
+SHARED_COLUMNS: tuple[str, ...] = (
+    *EVENT_COLUMNS,
+    "status",
+    "last_scraped",
+    "created_at",
+    "updated_at",
+)

@@ -27,34 +27,11 @@ from psycopg_pool import ConnectionPool
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from nocturne_crawl.config import Config
+from nocturne_crawl.items import SHARED_COLUMNS
 
 log = logging.getLogger(__name__)
 
-# What travels between installs: the event and its history, not local ids or sync marks.
-MIRROR_COLUMNS = (
-    "title",
-    "link",
-    "date",
-    "time",
-    "location",
-    "description",
-    "source",
-    "city",
-    "starts_at",
-    "ends_at",
-    "timezone",
-    "latitude",
-    "longitude",
-    "is_online",
-    "is_free",
-    "price",
-    "image_url",
-    "source_id",
-    "status",
-    "last_scraped",
-    "created_at",
-    "updated_at",
-)
+MIRROR_COLUMNS = SHARED_COLUMNS
 _cols = sql.SQL(", ").join(map(sql.Identifier, MIRROR_COLUMNS))
 # Clocks of two installs differ; a pull starts this far before its watermark (the
 # upsert makes seeing a row twice harmless).

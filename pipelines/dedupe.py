@@ -13,9 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 from scrapy.crawler import Crawler
 
+from nocturne_crawl.items import EVENT_COLUMNS
 from pipelines.database import store_conninfo
 from pipelines.drops import drop
 from pipelines.fields import read_fields
@@ -28,11 +30,10 @@ BUCKET_SECONDS = 3600
 # Stored candidates are loaded a week of one city at a time: few queries per crawl.
 SPAN = 7 * 86400
 # One city's stored events around one UTC day: the cross-source candidates.
-CANDIDATES_SQL = """
-    SELECT link, source, city, title, location, starts_at, latitude, longitude, is_online,
-           time, description, ends_at, is_free, price, image_url, source_id
-      FROM events
-     WHERE city = %s AND starts_at >= %s AND starts_at < %s AND status = 'active'"""
+CANDIDATES_SQL = sql.SQL(
+    """SELECT {cols} FROM events
+        WHERE city = %s AND starts_at >= %s AND starts_at < %s AND status = 'active'"""
+).format(cols=sql.SQL(", ").join(map(sql.Identifier, EVENT_COLUMNS)))
 
 
 class DedupePipeline:

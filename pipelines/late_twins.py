@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from nocturne_crawl.items import EVENT_COLUMNS
 from pipelines.matching import (
     DISTANCE_METERS,
     EARTH_RADIUS_METERS,
@@ -26,25 +27,7 @@ from pipelines.matching import (
     same_event,
 )
 
-_COLUMNS = (
-    "link",
-    "source",
-    "city",
-    "title",
-    "location",
-    "starts_at",
-    "latitude",
-    "longitude",
-    "is_online",
-    "time",
-    "description",
-    "ends_at",
-    "is_free",
-    "price",
-    "image_url",
-    "source_id",
-    "created_at",
-)
+_COLUMNS = (*EVENT_COLUMNS, "created_at")
 NEW_ROWS_SQL = sql.SQL(
     "SELECT {cols} FROM events WHERE link = ANY(%s) AND status = 'active'"
 ).format(cols=sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)))

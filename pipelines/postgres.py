@@ -23,6 +23,7 @@ from scrapy.crawler import Crawler
 from scrapy.utils.reactor import is_reactor_installed
 from twisted.internet import task
 
+from nocturne_crawl.items import EVENT_COLUMNS
 from pipelines.database import store_conninfo
 from pipelines.fields import read_fields
 from pipelines.late_twins import merge_late_twins
@@ -33,26 +34,7 @@ from pipelines.vanished import mark_vanished
 log = logging.getLogger(__name__)
 
 # What the pipeline writes (the rest of the row is the database's: id, status, times).
-COLUMNS = (
-    "title",
-    "link",
-    "date",
-    "time",
-    "location",
-    "description",
-    "source",
-    "city",
-    "starts_at",
-    "ends_at",
-    "timezone",
-    "latitude",
-    "longitude",
-    "is_online",
-    "is_free",
-    "price",
-    "image_url",
-    "source_id",
-)
+COLUMNS = EVENT_COLUMNS
 _LINK, _SOURCE, _CITY = (COLUMNS.index(c) for c in ("link", "source", "city"))
 _CONTENT = [c for c in COLUMNS if c != "link"] + ["status"]
 _cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))

@@ -179,3 +179,21 @@ async def test_a_partial_crawl_marks_nothing(db, stored_events, how):
         run.stats.inc_value("nocturne/source_errors")
     await run.close("finished" if how == "source_errors" else how)
     assert count(db, "status = 'cancelled'") == 0
+
+
+def test_one_column_list_beside_the_item_for_the_store_the_matching_and_the_mirror(db):
+    from nocturne_crawl.items import EVENT_COLUMNS, SHARED_COLUMNS, EventItem
+    from nocturne_crawl.mirror import MIRROR_COLUMNS
+    from pipelines.postgres import COLUMNS
+
+    assert COLUMNS == EVENT_COLUMNS == EventItem.field_names()
+    assert MIRROR_COLUMNS == SHARED_COLUMNS
+    assert SHARED_COLUMNS[: len(EVENT_COLUMNS)] == EVENT_COLUMNS
+    with psycopg.connect(db) as conn:
+        table = {
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'events'"
+            )
+        }
+    assert set(SHARED_COLUMNS) <= table
