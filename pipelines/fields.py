@@ -12,9 +12,17 @@ from typing import Any
 
 from itemadapter import ItemAdapter
 
+_PLAIN: dict[type, bool] = {}  # per item class: a dataclass keeping its fields in __dict__
+
 
 def _plain_dataclass(item: Any) -> bool:
-    return is_dataclass(item) and not isinstance(item, type) and hasattr(item, "__dict__")
+    kind = type(item)
+    plain = _PLAIN.get(kind)
+    if plain is None:
+        plain = _PLAIN[kind] = (
+            is_dataclass(item) and not isinstance(item, type) and hasattr(item, "__dict__")
+        )
+    return plain
 
 
 def read_fields(item: Any) -> dict[str, Any]:

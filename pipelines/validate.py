@@ -33,6 +33,9 @@ MAX_SOURCE_ID = 200
 
 
 _UNSAFE_URL_RE = re.compile("[\\s\x00-\x1f\x7f\ud800-\udfff]")
+# The common image URL (ASCII host, printable ASCII after it), which urlsplit always
+# splits into an http(s) scheme and a non-empty host: accepted without splitting it.
+_PLAIN_HTTP_URL_RE = re.compile(r"(?i:https?)://[A-Za-z0-9.-]+(?::[0-9]+)?(?:[/?#][!-~]*)?")
 
 
 class Invalid(ValueError):
@@ -101,7 +104,11 @@ def image_url(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     url = value.strip()
-    if not url or len(url) > MAX_URL or _UNSAFE_URL_RE.search(url):
+    if not url or len(url) > MAX_URL:
+        return None
+    if _PLAIN_HTTP_URL_RE.fullmatch(url):
+        return url
+    if _UNSAFE_URL_RE.search(url):
         return None
     try:
         parts = urlsplit(url)

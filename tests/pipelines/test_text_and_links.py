@@ -93,3 +93,49 @@ def test_canonical_link_refuses_unicode_spaces_and_encodes_unicode():
     assert canonical_link("https://luma.com/a\u2028b") is None
     assert canonical_link("https://bücher.de/Ü") == "https://xn--bcher-kva.de/%C3%9C"
     assert canonical_link("https://user:pw@luma.com/x") == "https://luma.com/x"
+
+
+def _image_url_by_splitting(value: object) -> str | None:
+    """image_url without its fast path: the rule it must agree with."""
+    from urllib.parse import urlsplit
+
+    from pipelines.validate import _UNSAFE_URL_RE, MAX_URL
+
+    if not isinstance(value, str):
+        return None
+    url = value.strip()
+    if not url or len(url) > MAX_URL or _UNSAFE_URL_RE.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url
+
+
+@given(
+    st.one_of(
+        st.text(),
+        st.from_regex(r"\A(?i:https?)://[a-z0-9.\[\]:-]{0,12}([/?#][ -~]{0,20})?\Z"),
+    )
+)
+def test_image_url_fast_path_agrees_with_splitting(text):
+    from pipelines.validate import image_url
+
+    assert image_url(text) == _image_url_by_splitting(text)
+    assert image_url(f" {text} ") == _image_url_by_splitting(f" {text} ")
+
+
+def test_image_urls_kept_and_refused():
+    from pipelines.validate import image_url
+
+    assert image_url("https://img.example.com/1.jpg?w=10&sig=a%2Fb") == (
+        "https://img.example.com/1.jpg?w=10&sig=a%2Fb"
+    )
+    assert image_url("HTTP://IMG.example.com") == "HTTP://IMG.example.com"
+    assert image_url("http://[::1/x.png") is None
+    assert image_url("ftp://img.example.com/1.jpg") is None
+    assert image_url("https:///1.jpg") is None
+    assert image_url("https://img.example.com/a b.jpg") is None
