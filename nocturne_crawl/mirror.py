@@ -3,9 +3,10 @@
 - `RestTransport`: the `supabase` client over PostgREST (`SUPABASE_URL` + `SUPABASE_KEY`).
 - `PostgresTransport`: straight to the shared PostgreSQL (`SUPABASE_DB_URL`).
 
-Both sides have the same schema (the same migrations). On the shared side `synced_at`
-means "arrived here", which is what a pull pages by; locally it means "the shared
-database has this version", set only for rows a push confirmed.
+Both sides have the same schema (the same migrations). On the shared side `arrived_at`
+is when a row's current version arrived there, which is what a pull pages by; locally
+`synced_at` means "the shared database has this version", set only for rows a push
+confirmed (an update no index sees, so it stays cheap: migration 0007).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class SharedTransport(Protocol):
     def pull(
         self, cities: Sequence[str], since: datetime, offset: int, limit: int
     ) -> list[dict[str, Any]]:
-        """Rows of `cities` that arrived after `since`, oldest first (with `synced_at`)."""
+        """Rows of `cities` that arrived after `since`, oldest first (with `arrived_at`)."""
 
     def close(self) -> None: ...
 
@@ -66,11 +67,12 @@ def _staging(name: str, columns: sql.Composable) -> sql.Composed:
     ).format(sql.Identifier(name), columns)
 
 
-# Newer content wins, whoever wrote it; `synced_at` is the shared database's own clock.
+# Newer content wins, whoever wrote it; `arrived_at` (what pulls page by) and `synced_at`
+# are the shared database's own clock.
 SHARED_UPSERT_SQL = sql.SQL(
-    """INSERT INTO events AS e ({cols}, synced_at)
-       SELECT {cols}, now() FROM mirror_staging
-       ON CONFLICT (link) DO UPDATE SET {sets}, synced_at = now()
+    """INSERT INTO events AS e ({cols}, synced_at, arrived_at)
+       SELECT {cols}, now(), now() FROM mirror_staging
+       ON CONFLICT (link) DO UPDATE SET {sets}, synced_at = now(), arrived_at = now()
        WHERE e.updated_at <= EXCLUDED.updated_at"""
 ).format(
     cols=_cols,
@@ -133,9 +135,9 @@ class PostgresTransport:
         with self._pool().connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
                 sql.SQL(
-                    """SELECT {cols}, synced_at FROM events
-                       WHERE city = ANY(%s) AND synced_at > %s
-                       ORDER BY synced_at, link OFFSET %s LIMIT %s"""
+                    """SELECT {cols}, arrived_at FROM events
+                       WHERE city = ANY(%s) AND arrived_at > %s
+                       ORDER BY arrived_at, link OFFSET %s LIMIT %s"""
                 ).format(cols=_cols),
                 (list(cities), since, offset, limit),
             )
@@ -172,7 +174,11 @@ class RestTransport:
     def push(self, rows: list[dict[str, Any]]) -> list[str]:
         arrived = datetime.now(UTC).isoformat()
         payload = [
-            {**{c: _jsonable(row.get(c)) for c in MIRROR_COLUMNS}, "synced_at": arrived}
+            {
+                **{c: _jsonable(row.get(c)) for c in MIRROR_COLUMNS},
+                "synced_at": arrived,
+                "arrived_at": arrived,
+            }
             for row in rows
         ]
         try:
@@ -189,17 +195,17 @@ class RestTransport:
     ) -> list[dict[str, Any]]:
         response = (
             self.client.table("events")
-            .select(",".join((*MIRROR_COLUMNS, "synced_at")))
+            .select(",".join((*MIRROR_COLUMNS, "arrived_at")))
             .in_("city", list(cities))
-            .gt("synced_at", since.isoformat())
-            .order("synced_at")
+            .gt("arrived_at", since.isoformat())
+            .order("arrived_at")
             .order("link")
             .range(offset, offset + limit - 1)
             .execute()
         )
         rows = response.data or []
         for row in rows:
-            row["synced_at"] = datetime.fromisoformat(row["synced_at"])
+            row["arrived_at"] = datetime.fromisoformat(row["arrived_at"])
         return rows
 
     def close(self) -> None:
@@ -364,7 +370,7 @@ class Mirror:
             if not rows:
                 break
             pulled += upsert_pulled(self.local, rows)
-            newest = max(newest, max(r["synced_at"] for r in rows))
+            newest = max(newest, max(r["arrived_at"] for r in rows))
             offset += len(rows)
             if len(rows) < page_size:
                 break

@@ -119,3 +119,20 @@ def test_email_city_pair_is_unique(db):
 def test_email_must_be_lower_case(db):
     with psycopg.connect(db) as conn, pytest.raises(psycopg.errors.CheckViolation):
         conn.execute("INSERT INTO subscriptions (email, city) VALUES ('A@b.co', 'ca--los-angeles')")
+
+
+def test_marking_a_row_mirrored_touches_no_index(db):
+    """Setting `synced_at` can be a HOT update: no index reads it, pages keep room."""
+    with psycopg.connect(db) as conn:
+        definitions = [
+            r[0]
+            for r in conn.execute(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'events'"
+            )
+        ]
+        options = conn.execute(
+            "SELECT reloptions FROM pg_class WHERE relname = 'events'"
+        ).fetchone()[0]
+    assert definitions and not [d for d in definitions if "synced_at" in d]
+    assert any("(arrived_at)" in d for d in definitions)
+    assert "fillfactor=90" in options
