@@ -235,11 +235,12 @@ def main() -> None:
     )
 
     # Mirror: 10,000 pending rows of the chain's database, pushed to a second database.
+    # The chain's first 10,000 rows stay as it stored them (pending, as after a crawl);
+    # the others count as mirrored already.
     local = chain_db
     with psycopg.connect(local, autocommit=True) as conn:
-        conn.execute("UPDATE events SET synced_at = now()")
         conn.execute(
-            "UPDATE events SET synced_at = NULL WHERE id IN "
+            "UPDATE events SET synced_at = now() WHERE id NOT IN "
             "(SELECT id FROM events ORDER BY id LIMIT %s)",
             (MIRROR_ROWS,),
         )

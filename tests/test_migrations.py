@@ -135,4 +135,4 @@ def test_marking_a_row_mirrored_touches_no_index(db):
         ).fetchone()[0]
     assert definitions and not [d for d in definitions if "synced_at" in d]
     assert any("(arrived_at)" in d for d in definitions)
-    assert "fillfactor=90" in options
+    assert "fillfactor=50" in options

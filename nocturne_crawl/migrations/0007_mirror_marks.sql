@@ -10,9 +10,14 @@
 --   version arrived there (the shared upsert sets it), not by `synced_at`. Rows already
 --   there take this migration's instant: the next pull reads them once more, which the
 --   pull's newer-wins upsert makes harmless.
--- * Pages keep 10% free for those updates.
+-- * Pages are filled to half (fillfactor 50), so that the new version of every row on a
+--   page fits beside the old one: the mirror marks rows a thousand at a time, in one
+--   statement, and the old versions cannot be pruned before it commits. At fillfactor
+--   90 only about one row in ten found room (measured: 10,000 rows mirrored in 1.6 s,
+--   2.2 s of PostgreSQL CPU; at 50: 1.1 s, 1.2 s of CPU). The price is disk: the heap
+--   of `events` takes about twice the space (indexes unchanged).
 ALTER TABLE events ADD COLUMN arrived_at timestamptz NOT NULL DEFAULT now();
 CREATE INDEX idx_events_arrived_at ON events (arrived_at);
 DROP INDEX idx_events_synced_at;
 DROP INDEX idx_events_unsynced;
-ALTER TABLE events SET (fillfactor = 90);
+ALTER TABLE events SET (fillfactor = 50);
