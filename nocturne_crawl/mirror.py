@@ -84,6 +84,9 @@ SHARED_UPSERT_SQL = sql.SQL(
 )
 
 
+COPY_BINARY_SQL = sql.SQL("COPY mirror_staging ({}) FROM STDIN (FORMAT BINARY)").format(_cols)
+
+
 class PostgresTransport:
     """The shared database over PostgreSQL (`SUPABASE_DB_URL`)."""
 
@@ -128,6 +131,19 @@ class PostgresTransport:
             raise RowsRefused(f"{type(exc).__name__}: {exc.diag.message_primary}") from exc
         # Committed: every link is now there in this version or a newer one.
         return [row["link"] for row in rows]
+
+    def push_copy(self, data: Sequence[bytes]) -> None:
+        """Upsert rows given as binary COPY data in MIRROR_COLUMNS order (as the local
+        database exported them: both sides have one schema, so no row becomes Python
+        objects on the way); every row is there, in this version or a newer one, on return."""
+        try:
+            with self._pool().connection() as conn, conn.transaction(), conn.cursor() as cur:
+                with cur.copy(COPY_BINARY_SQL) as copy:
+                    for block in data:
+                        copy.write(block)
+                cur.execute(SHARED_UPSERT_SQL)
+        except REFUSED as exc:
+            raise RowsRefused(f"{type(exc).__name__}: {exc.diag.message_primary}") from exc
 
     def pull(
         self, cities: Sequence[str], since: datetime, offset: int, limit: int
@@ -246,6 +262,19 @@ PENDING_BY_LINK_SQL = sql.SQL(
 PENDING_PAGE_SQL = sql.SQL(
     "SELECT id, {cols} FROM events WHERE synced_at IS NULL AND id > %s ORDER BY id LIMIT %s"
 ).format(cols=_cols)
+# Over the direct transport rows go as the local database's binary COPY output: first
+# the pending rows' keys (link, version), then the rows themselves. A row changed between
+# the two goes in its newer version and is not marked (its key names the older one), so
+# it stays pending and goes again: never marked for a version the shared side lacks.
+PENDING_KEYS_BY_LINK_SQL = (
+    "SELECT link, updated_at FROM events WHERE link = ANY(%s) AND synced_at IS NULL"
+)
+PENDING_KEYS_PAGE_SQL = """
+    SELECT id, link, updated_at FROM events
+     WHERE synced_at IS NULL AND id > %s ORDER BY id LIMIT %s"""
+EXPORT_SQL = sql.SQL(
+    "COPY (SELECT {cols} FROM events WHERE link = ANY(%s)) TO STDOUT (FORMAT BINARY)"
+).format(cols=_cols)
 # Only the version that was pushed is marked: a row changed meanwhile stays pending.
 MARK_SYNCED_SQL = """
     UPDATE events AS e SET synced_at = now()
@@ -296,14 +325,16 @@ class Mirror:
         slots = threading.BoundedSemaphore(2 * self.concurrency)
         futures: list[Future] = []
         last_id = 0
+        raw = isinstance(self.transport, PostgresTransport)
         while not self.down:
             with self.local.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-                rows = cur.execute(PENDING_PAGE_SQL, (last_id, self.batch_size)).fetchall()
+                page_sql = PENDING_KEYS_PAGE_SQL if raw else PENDING_PAGE_SQL
+                rows = cur.execute(page_sql, (last_id, self.batch_size)).fetchall()
             if not rows:
                 break
             last_id = rows[-1]["id"]
             slots.acquire()
-            future = self.executor.submit(self._push_rows, rows)
+            future = self.executor.submit(self._push_keys if raw else self._push_rows, rows)
             future.add_done_callback(lambda _: slots.release())
             futures.append(future)
         wait_all(futures)
@@ -312,23 +343,44 @@ class Mirror:
     def _push_links(self, links: list[str]) -> None:
         if self.down:
             return
+        raw = isinstance(self.transport, PostgresTransport)
         with self.local.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(PENDING_BY_LINK_SQL, (links,)).fetchall()
+            rows = cur.execute(
+                PENDING_KEYS_BY_LINK_SQL if raw else PENDING_BY_LINK_SQL, (links,)
+            ).fetchall()
         if rows:
-            self._push_rows(rows)
+            (self._push_keys if raw else self._push_rows)(rows)
 
-    def _push_rows(self, rows: list[dict[str, Any]]) -> None:
+    def _push_keys(self, keys: list[dict[str, Any]]) -> None:
+        """Direct transport: these pending rows (link, updated_at) as binary COPY data."""
         if self.down:
             return
+        assert isinstance(self.transport, PostgresTransport)
+        transport = self.transport
+        links = [key["link"] for key in keys]
+        with (
+            self.local.connection() as conn,
+            conn.cursor() as cur,
+            cur.copy(EXPORT_SQL, (links,)) as copy,
+        ):
+            data = [bytes(block) for block in copy]
+        if not self._send(lambda: transport.push_copy(data), len(keys)):
+            return
+        with self.local.connection() as conn:
+            conn.execute(MARK_SYNCED_SQL, (links, [key["updated_at"] for key in keys]))
+        self.counts.add(pushed=len(keys))
+
+    def _send(self, attempt: Any, count: int) -> bool:
+        """Run a push with retries; False (counted, logged) when it did not get through."""
         try:
-            confirmed = self._with_retries(lambda: self.transport.push(rows))
+            self._with_retries(attempt)
         except RowsRefused as exc:
             # The shared side is up; only this batch is at fault. The others go on.
-            self.counts.add(failed=len(rows))
-            log.warning("mirror: shared database refused a batch of %d: %s", len(rows), exc)
-            return
+            self.counts.add(failed=count)
+            log.warning("mirror: shared database refused a batch of %d: %s", count, exc)
+            return False
         except Exception as exc:
-            self.counts.add(failed=len(rows))
+            self.counts.add(failed=count)
             if not self.down:
                 self.down = True
                 log.warning(
@@ -336,6 +388,18 @@ class Mirror:
                     "`nocturne sync`",
                     _describe(exc),
                 )
+            return False
+        return True
+
+    def _push_rows(self, rows: list[dict[str, Any]]) -> None:
+        if self.down:
+            return
+        confirmed: list[str] = []
+
+        def attempt() -> None:
+            confirmed[:] = self.transport.push(rows)
+
+        if not self._send(attempt, len(rows)):
             return
         by_link = {row["link"]: row["updated_at"] for row in rows}
         links = [link for link in confirmed if link in by_link]

@@ -127,3 +127,32 @@ async def test_unconfigured_mirror_is_a_no_op_that_says_so_once(db, monkeypatch,
     said = [r for r in caplog.records if "not configured" in r.getMessage()]
     assert len(said) == 1
     assert pending(db) == 2
+
+
+async def test_a_row_changed_between_its_key_and_its_export_goes_newer_and_stays_pending(
+    db, shared_db
+):
+    """The direct transport reads pending keys, then exports the rows: never marks a
+    version the shared side does not have."""
+    items = [make_item() for _ in range(3)]
+    await run_items(items, {"NOCTURNE_DATABASE_URL": db})
+    with psycopg.connect(db, autocommit=True) as conn:
+        keys = conn.execute("SELECT link, updated_at FROM events ORDER BY link").fetchall()
+        # The first row changes after its key was read.
+        conn.execute(
+            "UPDATE events SET title = 'Changed', updated_at = now() + interval '1 second' "
+            "WHERE link = %s",
+            (keys[0][0],),
+        )
+    mirror = Mirror(db, PostgresTransport(shared_db), batch_size=10)
+    try:
+        mirror._push_keys([{"link": link, "updated_at": version} for link, version in keys])
+    finally:
+        mirror.close()
+    with psycopg.connect(shared_db) as conn:
+        titles = dict(conn.execute("SELECT link, title FROM events").fetchall())
+    assert titles[keys[0][0]] == "Changed"  # the newer version went
+    with psycopg.connect(db) as conn:
+        still = [r[0] for r in conn.execute("SELECT link FROM events WHERE synced_at IS NULL")]
+    assert still == [keys[0][0]]  # but is not marked for the version its key named
+    assert content(db) == content(shared_db)
