@@ -106,11 +106,25 @@ class CitySpider(scrapy.Spider):
 
     def count_coverage(self, item: Any) -> None:
         """Per-source health: how many stored items carry each optional field."""
-        adapter = ItemAdapter(item)
-        self.count(f"{self.name}/items")
-        for field in COVERAGE_FIELDS:
-            if adapter.get(field) not in (None, ""):
-                self.count(f"{self.name}/with/{field}")
+        stats = self.crawler.stats
+        if stats is None:
+            return
+        # Once per stored item: the stat keys are built once per spider, and an EventItem
+        # is read directly (ItemAdapter for any other item type).
+        keys = self.__dict__.get("_coverage_keys")
+        if keys is None:
+            keys = self._coverage_keys = (
+                f"nocturne/{self.name}/items",
+                [(field, f"nocturne/{self.name}/with/{field}") for field in COVERAGE_FIELDS],
+            )
+        items_key, field_keys = keys
+        inc = stats.inc_value
+        inc(items_key)
+        get = item.__dict__.get if isinstance(item, EventItem) else ItemAdapter(item).get
+        for field, key in field_keys:
+            value = get(field)
+            if value is not None and value != "":
+                inc(key)
 
     def on_request_error(self, failure: Failure) -> None:
         """Errback of page requests: the request failed after its retries."""
