@@ -39,7 +39,7 @@ def load_events(conninfo: str, total: int) -> None:
         if have == per_city * len(cities) and fresh:
             print(f"reusing {have:,} events already loaded")
             return
-        conn.execute("TRUNCATE events RESTART IDENTITY")
+        conn.execute("TRUNCATE events RESTART IDENTITY CASCADE")
         started = time.perf_counter()
         for city in cities:
             # Spread over SPAN_DAYS starting 30 days ago, in the city's own zone.
