@@ -114,6 +114,11 @@ BASE = {
                     "city": {"type": "string"},
                     "is_active": {"type": "boolean"},
                     "created_at": {"type": "string", "format": "date-time"},
+                    "confirmation_pending": {
+                        "type": "boolean",
+                        "description": "POST /subscribe only: a confirmation mail was sent "
+                        "and no digest goes out until its link is followed.",
+                    },
                 },
             },
             "ScrapeStarted": {

@@ -114,15 +114,18 @@ async def subscribe(request: Request) -> Response:
         )
         row = await cur.fetchone()
     sub_id, email, city_id, is_active, created_at, confirmed_at, inserted = row
+    pending = config.confirm_subscriptions and confirmed_at is None
     body = {
         "id": sub_id,
         "email": email,
         "city": city_id,
         "is_active": is_active,
         "created_at": created_at,
+        # Double opt-in: no digest until the link in the confirmation mail is followed.
+        "confirmation_pending": pending,
     }
     background = None
-    if config.confirm_subscriptions and confirmed_at is None:
+    if pending:
         # After the response: the visitor does not wait for the SMTP server.
         background = BackgroundTask(
             send_confirmation, config, request.app.state.pool, sub_id, email, city

@@ -101,7 +101,9 @@ def test_subscribe_returns_the_seed_shape_and_is_idempotent(client, db):
     first = client.post("/subscribe", json={"email": "User@Example.com", "city": "ca--los-angeles"})
     assert first.status_code == 201
     body = first.json()
-    assert set(body) == {"id", "email", "city", "is_active", "created_at"}
+    # The seed's five fields, plus whether a double opt-in confirmation is awaited.
+    assert set(body) == {"id", "email", "city", "is_active", "created_at", "confirmation_pending"}
+    assert body["confirmation_pending"] is False
     assert body["email"] == "user@example.com"
     assert body["is_active"] is True
     again = client.post(

@@ -87,6 +87,7 @@ def test_double_opt_in_mails_a_link_and_holds_digests_until_confirmed(
     with app_client(confirm_subscriptions=True) as client:
         response = client.post("/subscribe", json={"email": "New@Example.com", "city": LA})
         assert response.status_code == 201
+        assert response.json()["confirmation_pending"] is True
         [mail] = smtp_server.handler.to("new@example.com")
         assert mail["Subject"] == "Confirm your Nocturne digest for Los Angeles"
         text = mail.get_body(preferencelist=("plain",)).get_content()
@@ -113,6 +114,8 @@ def test_double_opt_in_mails_a_link_and_holds_digests_until_confirmed(
         assert "Subscription confirmed" in page.text
         # Following the link twice is harmless.
         assert client.post(f"{parts.path}?{parts.query}").json()["email"] == "new@example.com"
+        again = client.post("/subscribe", json={"email": "new@example.com", "city": LA})
+        assert again.json()["confirmation_pending"] is False
 
     assert run_digest(confirming, db).sent == 1
     with psycopg.connect(db) as conn:
@@ -132,10 +135,9 @@ def test_confirmation_failure_is_logged_not_raised(app_client, db, smtp_server):
 
 def test_without_double_opt_in_no_confirmation_mail(app_client, smtp_server):
     with app_client() as client:
-        assert (
-            client.post("/subscribe", json={"email": "a@example.com", "city": LA}).status_code
-            == 201
-        )
+        response = client.post("/subscribe", json={"email": "a@example.com", "city": LA})
+    assert response.status_code == 201
+    assert response.json()["confirmation_pending"] is False
     assert smtp_server.handler.received == []
 
 

@@ -46,6 +46,8 @@ export interface Subscription {
   email: string;
   city: string;
   is_active: boolean;
+  /** POST /subscribe under double opt-in: no digest until the mailed link is followed. */
+  confirmation_pending?: boolean;
 }
 
 export interface DateRange {

@@ -1,7 +1,7 @@
 import { type FormEvent, useState } from "react";
 import { ApiError, subscribe } from "../api";
 import { emailError, titleCase } from "../text";
-import type { City } from "../types";
+import type { City, Subscription } from "../types";
 
 type Outcome = { tone: "ok" | "error"; text: string } | null;
 
@@ -9,6 +9,15 @@ function failureText(err: unknown): string {
   if (!(err instanceof ApiError) || err.status === 0) return "Could not reach Nocturne. Check your connection and try again.";
   if (err.status === 429) return "Too many sign-ups from here just now. Please try again a little later.";
   return err.message.charAt(0).toUpperCase() + err.message.slice(1);
+}
+
+export function successText(status: number, body: Subscription, cityName: string): string {
+  if (body.confirmation_pending) {
+    return `Almost there: we sent a link to ${body.email}. Follow it to start getting ${cityName} events.`;
+  }
+  return status === 201
+    ? `You're in. New events in ${cityName} will land in ${body.email}.`
+    : `${body.email} already gets ${cityName} events. You're all set.`;
 }
 
 /** Email digest sign-up for the city on screen. */
@@ -28,13 +37,7 @@ export default function SubscribeForm({ city }: { city: City | null }) {
     setOutcome(null);
     try {
       const answer = await subscribe(email.trim(), city.id);
-      setOutcome({
-        tone: "ok",
-        text:
-          answer.status === 201
-            ? `You're in. New events in ${cityName} will land in ${answer.body.email}.`
-            : `${answer.body.email} already gets ${cityName} events. You're all set.`,
-      });
+      setOutcome({ tone: "ok", text: successText(answer.status, answer.body, cityName ?? city.id) });
       setTouched(false);
       setEmail("");
     } catch (err) {

@@ -3,6 +3,7 @@ import { initialState, reduce, type ViewState } from "../refresh/machine";
 import type { NightEvent } from "../types";
 import EventList from "./EventList";
 import RefreshPanel from "./RefreshPanel";
+import SubscribeForm, { successText } from "./SubscribeForm";
 
 function ev(id: number, extra: Partial<NightEvent> = {}): NightEvent {
   return { id, title: `Event ${id}`, link: `https://www.meetup.com/e/${id}`, date: "2026-02-13", time: "22:00", location: "The Echo, LA", description: "Live music", source: "meetup", city: "ca--los-angeles", ...extra };
@@ -111,5 +112,31 @@ describe("refresh panel", () => {
     rerender(<RefreshPanel view={failed} onRefresh={onRefresh} />);
     expect(screen.getByRole("status").textContent).toBe("Failed to load events");
     expect(screen.getByRole("button").textContent).toBe("REFRESH USED (0/1)");
+  });
+});
+
+describe("subscribe form", () => {
+  const city = { id: "ca--los-angeles", name: "LOS ANGELES", slug: "los-angeles", coordinates: { lat: 34.05, lng: -118.24 }, timezone: "America/Los_Angeles" };
+
+  async function signUp(answer: Record<string, unknown>, status: number) {
+    vi.stubGlobal("fetch", vi.fn(async () => new Response(JSON.stringify(answer), { status, headers: { "content-type": "application/json" } })));
+    render(<SubscribeForm city={city} />);
+    fireEvent.change(screen.getByLabelText("Email address"), { target: { value: "night@example.com" } });
+    await act(async () => {
+      fireEvent.click(screen.getByRole("button", { name: "Subscribe" }));
+    });
+    vi.unstubAllGlobals();
+    return screen.getByRole("status").textContent;
+  }
+
+  it("asks to follow the mailed link when the subscription awaits confirmation", async () => {
+    const text = await signUp({ id: 1, email: "night@example.com", city: city.id, is_active: true, confirmation_pending: true }, 201);
+    expect(text).toBe("Almost there: we sent a link to night@example.com. Follow it to start getting Los Angeles events.");
+  });
+
+  it("says the address is in when no confirmation is needed", async () => {
+    const text = await signUp({ id: 1, email: "night@example.com", city: city.id, is_active: true, confirmation_pending: false }, 201);
+    expect(text).toBe("You're in. New events in Los Angeles will land in night@example.com.");
+    expect(successText(200, { id: 1, email: "a@b.co", city: city.id, is_active: true }, "Berlin")).toBe("a@b.co already gets Berlin events. You're all set.");
   });
 });
