@@ -7,6 +7,10 @@ Both sides have the same schema (the same migrations). On the shared side `arriv
 is when a row's current version arrived there, which is what a pull pages by; locally
 `synced_at` means "the shared database has this version", set only for rows a push
 confirmed (an update no index sees, so it stays cheap: migration 0007).
+
+Deletions travel too: a trigger records every deleted local link in `events_deleted`
+(migration 0008); after its pushes the mirror deletes those links on the shared side and
+drops a tombstone once the shared side confirmed. Other installs' deletions are not pulled.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any, Protocol
 import httpx
 import psycopg
 from postgrest import APIError
+from postgrest.types import ReturnMethod
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -48,9 +53,13 @@ class SharedTransport(Protocol):
     """One way to reach the shared database."""
 
     target: str  # names the shared database in sync_state (no secrets)
+    delete_batch: int  # at most this many links per delete request
 
     def push(self, rows: list[dict[str, Any]]) -> list[str]:
         """Upsert `rows` by link; the links the shared database confirmed."""
+
+    def delete(self, links: list[str]) -> None:
+        """Delete these links; returns once the shared database confirmed."""
 
     def pull(
         self, cities: Sequence[str], since: datetime, offset: int, limit: int
@@ -89,6 +98,8 @@ COPY_BINARY_SQL = sql.SQL("COPY mirror_staging ({}) FROM STDIN (FORMAT BINARY)")
 
 class PostgresTransport:
     """The shared database over PostgreSQL (`SUPABASE_DB_URL`)."""
+
+    delete_batch = 1000
 
     def __init__(self, conninfo: str, concurrency: int = 4, timeout: float = 10.0) -> None:
         info = psycopg.conninfo.conninfo_to_dict(conninfo)
@@ -145,6 +156,10 @@ class PostgresTransport:
         except REFUSED as exc:
             raise RowsRefused(f"{type(exc).__name__}: {exc.diag.message_primary}") from exc
 
+    def delete(self, links: list[str]) -> None:
+        with self._pool().connection() as conn:
+            conn.execute("DELETE FROM events WHERE link = ANY(%s)", (links,))
+
     def pull(
         self, cities: Sequence[str], since: datetime, offset: int, limit: int
     ) -> list[dict[str, Any]]:
@@ -172,6 +187,9 @@ def _jsonable(value: Any) -> Any:
 
 class RestTransport:
     """The shared database through Supabase's REST API (PostgREST), with the `supabase` client."""
+
+    # The links go in the URL (`link=in.(...)`): keep it well under proxies' limits.
+    delete_batch = 50
 
     def __init__(self, url: str, key: str, timeout: float = 10.0) -> None:
         from supabase import ClientOptions, create_client  # imported only when configured
@@ -205,6 +223,12 @@ class RestTransport:
                 raise RowsRefused(f"{exc.code}: {exc.message}") from exc
             raise
         return [r["link"] for r in response.data or [] if isinstance(r, dict) and "link" in r]
+
+    def delete(self, links: list[str]) -> None:
+        # Raises APIError unless PostgREST answered with success.
+        self.client.table("events").delete(returning=ReturnMethod.minimal).in_(
+            "link", links
+        ).execute()
 
     def pull(
         self, cities: Sequence[str], since: datetime, offset: int, limit: int
@@ -248,6 +272,8 @@ class MirrorCounts:
     pushed: int = 0
     failed: int = 0
     pulled: int = 0
+    deleted: int = 0  # links deleted on the shared side
+    deletes_pending: int = 0  # tombstones left for `nocturne sync` (shared side down)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **counts: int) -> None:
@@ -280,6 +306,29 @@ MARK_SYNCED_SQL = """
     UPDATE events AS e SET synced_at = now()
       FROM unnest(%s::text[], %s::timestamptz[]) AS u(link, updated_at)
      WHERE e.link = u.link AND e.updated_at = u.updated_at"""
+# A pushed row deleted here while its push was in flight: its tombstone may already have
+# been sent (and dropped) before the push arrived, so it is recorded again.
+RETOMBSTONE_SQL = """
+    INSERT INTO events_deleted (link)
+    SELECT u.link FROM unnest(%s::text[]) AS u(link)
+     WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.link = u.link)
+    ON CONFLICT (link) DO NOTHING"""
+# A link stored here again supersedes its deletion: its row is (or will be) pushed.
+DROP_REVIVED_TOMBSTONES_SQL = """
+    DELETE FROM events_deleted d USING events e WHERE e.link = d.link"""
+TOMBSTONE_PAGE_SQL = """
+    SELECT d.link, d.deleted_at FROM events_deleted d
+     WHERE d.link > %s AND NOT EXISTS (SELECT 1 FROM events e WHERE e.link = d.link)
+     ORDER BY d.link LIMIT %s"""
+# Only the deletion that was sent is settled (a link deleted again meanwhile keeps its
+# newer tombstone, which is harmless to send twice).
+SETTLE_TOMBSTONES_SQL = """
+    DELETE FROM events_deleted d
+     USING unnest(%s::text[], %s::timestamptz[]) AS u(link, deleted_at)
+     WHERE d.link = u.link AND d.deleted_at = u.deleted_at"""
+# A link stored here again while its deletion was on the way may have been pushed before
+# the deletion arrived: push it again.
+REPUSH_REVIVED_SQL = "UPDATE events SET synced_at = NULL WHERE link = ANY(%s) RETURNING link"
 
 
 class Mirror:
@@ -338,7 +387,40 @@ class Mirror:
             future.add_done_callback(lambda _: slots.release())
             futures.append(future)
         wait_all(futures)
+        self.push_deletions()
         return self.counts
+
+    def push_deletions(self) -> int:
+        """Delete on the shared side the links deleted here (after this mirror's pushes,
+        so none of them lands after its deletion); tombstones go once the shared side
+        confirmed. The links deleted there now; what did not get through stays for
+        `nocturne sync`."""
+        with self.local.connection() as conn:
+            conn.execute(DROP_REVIVED_TOMBSTONES_SQL)
+        batch = min(self.batch_size, max(1, self.transport.delete_batch))
+        deleted, last, revived = 0, "", []
+        while not self.down:
+            with self.local.connection() as conn:
+                rows = conn.execute(TOMBSTONE_PAGE_SQL, (last, batch)).fetchall()
+            if not rows:
+                break
+            last = rows[-1][0]
+            links = [link for link, _ in rows]
+            if not self._send(lambda batch=links: self.transport.delete(batch), 0):
+                break
+            with self.local.connection() as conn, conn.transaction():
+                conn.execute(SETTLE_TOMBSTONES_SQL, (links, [at for _, at in rows]))
+                revived += [r[0] for r in conn.execute(REPUSH_REVIVED_SQL, (links,))]
+            deleted += len(links)
+        if self.down:
+            with self.local.connection() as conn:
+                left = conn.execute("SELECT count(*) FROM events_deleted").fetchone()[0]
+            with self.counts.lock:
+                self.counts.deletes_pending = left
+        self.counts.add(deleted=deleted)
+        if revived:
+            self._push_links(revived)
+        return deleted
 
     def _push_links(self, links: list[str]) -> None:
         if self.down:
@@ -367,7 +449,9 @@ class Mirror:
         if not self._send(lambda: transport.push_copy(data), len(keys)):
             return
         with self.local.connection() as conn:
-            conn.execute(MARK_SYNCED_SQL, (links, [key["updated_at"] for key in keys]))
+            marked = conn.execute(MARK_SYNCED_SQL, (links, [key["updated_at"] for key in keys]))
+            if marked.rowcount < len(links):
+                conn.execute(RETOMBSTONE_SQL, (links,))
         self.counts.add(pushed=len(keys))
 
     def _send(self, attempt: Any, count: int) -> bool:
@@ -404,7 +488,9 @@ class Mirror:
         by_link = {row["link"]: row["updated_at"] for row in rows}
         links = [link for link in confirmed if link in by_link]
         with self.local.connection() as conn:
-            conn.execute(MARK_SYNCED_SQL, (links, [by_link[link] for link in links]))
+            marked = conn.execute(MARK_SYNCED_SQL, (links, [by_link[link] for link in links]))
+            if marked.rowcount < len(links):
+                conn.execute(RETOMBSTONE_SQL, (links,))
         self.counts.add(pushed=len(links), failed=len(rows) - len(links))
 
     def _with_retries(self, attempt: Any) -> Any:

@@ -21,7 +21,8 @@ from nocturne_crawl.mirror import Mirror, shared_transport
 @click.option("--city", "cities", multiple=True, help="Pull only these cities (default: all).")
 @click.option("--no-pull", is_flag=True, help="Only push local rows not yet mirrored.")
 def sync_command(init: bool, cities: tuple[str, ...], no_pull: bool) -> None:
-    """Push pending rows to the shared database, then pull what other installs added."""
+    """Push pending rows and local deletions to the shared database, then pull what other
+    installs added."""
     config = Config.from_env()
     if init:
         if not config.supabase_db_url:
@@ -54,10 +55,14 @@ def sync_command(init: bool, cities: tuple[str, ...], no_pull: bool) -> None:
     try:
         counts = mirror.push_pending()
         click.echo(f"pushed {counts.pushed} row(s), {counts.failed} still pending")
+        click.echo(
+            f"deleted {counts.deleted} link(s) on the shared side, "
+            f"{counts.deletes_pending} deletion(s) still pending"
+        )
         if not no_pull:
             pulled = mirror.pull(cities or list(known))
             click.echo(f"pulled {pulled} row(s) from {transport.target}")
     finally:
         mirror.close()
-    if counts.failed:
+    if counts.failed or counts.deletes_pending:
         raise SystemExit(1)

@@ -3,8 +3,9 @@
 The store announces each committed batch (`events_stored`); this step hands those links
 to a small thread pool that reads the rows, pushes them in parallel batches with retries
 and marks `synced_at` for what the shared side confirmed. Items never wait for the
-network. At spider close it waits (bounded) for the batches in flight; whatever did not
-get through keeps `synced_at` null for `nocturne sync`.
+network. At spider close it waits (bounded) for the batches in flight, then deletes on
+the shared side the links deleted here (rows the dedupe merged away); whatever did not
+get through keeps `synced_at` null (or its tombstone) for `nocturne sync`.
 """
 
 from __future__ import annotations
@@ -91,8 +92,12 @@ class SupabaseMirrorPipeline:
             log.warning("mirror: %d batches still running at close, left for sync", len(late))
             for future in late:
                 future.cancel()
+        else:
+            # Rows this run merged away (dedupe) go on the shared side too, after its pushes.
+            self.mirror.push_deletions()
         counts = self.mirror.counts
         self.stats.set_value("nocturne/synced", counts.pushed)
         self.stats.set_value("nocturne/sync_failed", counts.failed)
+        self.stats.set_value("nocturne/sync_deleted", counts.deleted)
         log.info("mirror: %d rows confirmed, %d left pending", counts.pushed, counts.failed)
         self.mirror.close()

@@ -156,3 +156,117 @@ async def test_a_row_changed_between_its_key_and_its_export_goes_newer_and_stays
         still = [r[0] for r in conn.execute("SELECT link FROM events WHERE synced_at IS NULL")]
     assert still == [keys[0][0]]  # but is not marked for the version its key named
     assert content(db) == content(shared_db)
+
+
+# -- Deletions -------------------------------------------------------------------------
+# The cross-source dedupe deletes a stored row when a richer listing of the same event
+# comes in; the shared side must lose it too.
+
+
+def poorer_and_richer_listing():
+    start = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=3)
+    place = dict(location="The Warehouse, 100 Main St, Los Angeles", starts_at=start)
+    poor = make_item(
+        title="Warehouse Night: Techno Til Dawn",
+        link="https://www.eventbrite.com/e/warehouse-night-777",
+        latitude=34.0500,
+        longitude=-118.2400,
+        description=None,
+        image_url=None,
+        source_id=None,
+        **place,
+    )
+    rich = make_item(
+        title="WAREHOUSE NIGHT – Techno til Dawn!",
+        link="https://www.meetup.com/la-techno/events/301",
+        source="meetup",
+        latitude=34.0508,
+        longitude=-118.2405,
+        description="Bring earplugs",
+        image_url="https://img.example/x.jpg",
+        price="$10",
+        source_id=None,
+        **place,
+    )
+    return poor, rich
+
+
+def links(uri):
+    with psycopg.connect(uri) as conn:
+        return {r[0] for r in conn.execute("SELECT link FROM events")}
+
+
+def tombstones(uri):
+    with psycopg.connect(uri) as conn:
+        return {r[0] for r in conn.execute("SELECT link FROM events_deleted")}
+
+
+async def test_a_pushed_row_merged_away_is_deleted_on_the_shared_side(db, shared_db):
+    poor, rich = poorer_and_richer_listing()
+    other = make_item()
+    await run_items([poor, other], settings(db, shared_db))
+    assert links(shared_db) == {poor.link, other.link}
+    _, stats = await run_items([rich], settings(db, shared_db))
+    assert stats["nocturne/dedupe/replaced"] == 1  # the stored poorer row was deleted here
+    assert stats["nocturne/sync_deleted"] == 1
+    assert links(db) == links(shared_db) == {rich.link, other.link}
+    assert content(db) == content(shared_db)
+    assert tombstones(db) == set()
+
+
+async def test_shared_side_down_during_the_delete_keeps_it_for_sync(db, shared_db):
+    poor, rich = poorer_and_richer_listing()
+    await run_items([poor], settings(db, shared_db))
+    dead = psycopg.conninfo.make_conninfo(shared_db, host="127.0.0.1", port=1)
+    _, stats = await run_items(
+        [rich], settings(db, dead, NOCTURNE_SYNC_RETRIES=2, NOCTURNE_SYNC_TIMEOUT_SECONDS=1)
+    )
+    assert stats["nocturne/dedupe/replaced"] == 1 and stats["nocturne/sync_deleted"] == 0
+    assert tombstones(db) == {poor.link}
+    assert links(shared_db) == {poor.link}  # still there: nothing got through
+    result = CliRunner().invoke(
+        main, ["sync", "--no-pull"], env={"DATABASE_URL": db, "SUPABASE_DB_URL": dead}
+    )
+    assert result.exit_code == 1, result.output
+    assert "1 deletion(s) still pending" in result.output
+    assert tombstones(db) == {poor.link}
+    result = CliRunner().invoke(
+        main, ["sync", "--no-pull"], env={"DATABASE_URL": db, "SUPABASE_DB_URL": shared_db}
+    )
+    assert result.exit_code == 0, result.output
+    assert "pushed 1 row(s), 0 still pending" in result.output
+    assert "deleted 1 link(s) on the shared side, 0 deletion(s) still pending" in result.output
+    assert links(db) == links(shared_db) == {rich.link}
+    assert content(db) == content(shared_db) and tombstones(db) == set()
+
+
+async def test_a_link_stored_again_after_its_deletion_stays_on_the_shared_side(db, shared_db):
+    items = [make_item() for _ in range(2)]
+    await run_items(items, settings(db, shared_db))
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("DELETE FROM events WHERE link = %s", (items[0].link,))
+    assert tombstones(db) == {items[0].link}
+    # The listing comes back before the deletion was sent: the new row wins.
+    items[0].title = "Back again"
+    _, stats = await run_items([items[0]], settings(db, shared_db))
+    assert stats["nocturne/sync_deleted"] == 0  # its tombstone was dropped, not sent
+    assert links(db) == links(shared_db) == {items[0].link, items[1].link}
+    assert content(db) == content(shared_db) and tombstones(db) == set()
+    with psycopg.connect(shared_db) as conn:
+        title = conn.execute("SELECT title FROM events WHERE link = %s", (items[0].link,))
+        assert title.fetchone()[0] == "Back again"
+
+
+def test_deleting_an_unsynced_row_records_it_and_sync_is_harmless(db, shared_db):
+    """Every deletion is recorded (a push may be in flight); unknown links there are fine."""
+    with psycopg.connect(db, autocommit=True) as conn:
+        insert_event(conn, link="https://www.eventbrite.com/e/never-pushed")
+        conn.execute("DELETE FROM events")
+    assert tombstones(db) == {"https://www.eventbrite.com/e/never-pushed"}
+    mirror = Mirror(db, PostgresTransport(shared_db))
+    try:
+        counts = mirror.push_pending()
+    finally:
+        mirror.close()
+    assert counts.deleted == 1 and counts.deletes_pending == 0
+    assert tombstones(db) == set() and count(shared_db) == 0

@@ -1,17 +1,19 @@
 """Step 4 over REST: the real `supabase` client against a local PostgREST stand-in.
 
 Hosted Supabase is out of reach here, so tests/support/postgrest.py serves the PostgREST
-upsert and select contract over real HTTP, backed by a second real PostgreSQL database.
+upsert, select and delete contract over real HTTP, backed by a second real PostgreSQL database.
 """
 
 import psycopg
 import pytest
 from click.testing import CliRunner
+from psycopg.rows import dict_row
 
 from nocturne_crawl.cli import main
+from tests.support.events import insert_event
 from tests.support.mirror_checks import content, count, pending
 from tests.support.pipeline_runs import make_item, run_items
-from tests.support.postgrest import free_port, serve_postgrest
+from tests.support.postgrest import free_port, in_list, serve_postgrest
 
 # A JWT-shaped key, as Supabase's anon/service keys are.
 KEY = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2lnbmF0dXJl"
@@ -127,3 +129,101 @@ async def make_other_install_rows(shared_db, url):
         return content(other)
     finally:
         drop_database(admin, other)
+
+
+# -- Deletions over REST: `DELETE /rest/v1/events?link=in.(...)` ------------------------
+
+
+def links(uri):
+    with psycopg.connect(uri) as conn:
+        return {r[0] for r in conn.execute("SELECT link FROM events")}
+
+
+def tombstones(uri):
+    with psycopg.connect(uri) as conn:
+        return {r[0] for r in conn.execute("SELECT link FROM events_deleted")}
+
+
+def merged_pair():
+    """A stored listing, and a richer one of the same event on another site that the
+    dedupe keeps instead; the first link has characters PostgREST's `in` list quotes."""
+    from tests.pipelines.test_mirror_direct import poorer_and_richer_listing
+
+    poor, rich = poorer_and_richer_listing()
+    poor.link = "https://www.eventbrite.com/e/warehouse-night-(late),techno-777"
+    return poor, rich
+
+
+async def test_a_merged_away_row_is_deleted_through_the_rest_api(db, shared_db, postgrest):
+    stand_in, url = postgrest
+    poor, rich = merged_pair()
+    other = make_item()
+    await run_items([poor, other], settings(db, url))
+    assert links(shared_db) == links(db) == {poor.link, other.link}
+    _, stats = await run_items([rich], settings(db, url))
+    assert stats["nocturne/dedupe/replaced"] == 1 and stats["nocturne/sync_deleted"] == 1
+    deletes = [r for r in stand_in.requests if r.method == "DELETE"]
+    assert len(deletes) == 1
+    assert deletes[0].query["link"].startswith('in.("')  # the link's value is quoted
+    assert deletes[0].headers["apikey"] == KEY
+    assert links(db) == links(shared_db) == {rich.link, other.link}
+    assert content(db) == content(shared_db) and tombstones(db) == set()
+
+
+async def test_a_failed_delete_keeps_its_tombstone_until_sync(db, shared_db, postgrest):
+    stand_in, url = postgrest
+    poor, rich = merged_pair()
+    await run_items([poor], settings(db, url))
+    stand_in.fail("500", times=2, method="DELETE")
+    _, stats = await run_items([rich], settings(db, url, NOCTURNE_SYNC_RETRIES=2))
+    assert not stand_in.faults
+    assert stats["nocturne/synced"] == 1 and stats["nocturne/sync_deleted"] == 0
+    assert tombstones(db) == {poor.link}
+    assert links(shared_db) == {poor.link, rich.link}
+    env = {"DATABASE_URL": db, "SUPABASE_URL": url, "SUPABASE_KEY": KEY}
+    result = CliRunner().invoke(main, ["sync", "--no-pull"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "deleted 1 link(s) on the shared side, 0 deletion(s) still pending" in result.output
+    assert links(db) == links(shared_db) == {rich.link}
+    assert content(db) == content(shared_db) and tombstones(db) == set()
+
+
+def test_a_row_deleted_while_its_push_was_on_the_way_is_deleted_after_it(db, shared_db, postgrest):
+    """The push read the row, the row was deleted here and its tombstone already sent
+    (by another process) before the push arrived: the push records the deletion again."""
+    from nocturne_crawl.mirror import PENDING_PAGE_SQL, Mirror, RestTransport
+
+    _, url = postgrest
+    with psycopg.connect(db, autocommit=True) as conn:
+        for n in range(3):
+            insert_event(conn, link=f"https://www.eventbrite.com/e/in-flight-{n}")
+        with conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(PENDING_PAGE_SQL, (0, 10)).fetchall()
+        conn.execute("DELETE FROM events WHERE link = 'https://www.eventbrite.com/e/in-flight-0'")
+        conn.execute("DELETE FROM events_deleted")  # as if already sent, before the push
+    mirror = Mirror(db, RestTransport(url, KEY), batch_size=10)
+    try:
+        mirror._push_rows(rows)
+        assert "https://www.eventbrite.com/e/in-flight-0" in links(shared_db)
+        assert tombstones(db) == {"https://www.eventbrite.com/e/in-flight-0"}
+        assert mirror.push_deletions() == 1
+    finally:
+        mirror.close()
+    assert (
+        links(db)
+        == links(shared_db)
+        == {
+            "https://www.eventbrite.com/e/in-flight-1",
+            "https://www.eventbrite.com/e/in-flight-2",
+        }
+    )
+    assert content(db) == content(shared_db) and tombstones(db) == set()
+
+
+def test_in_lists_are_read_as_postgrest_reads_them():
+    from postgrest.utils import sanitize_param
+
+    values = ["https://x.example/a,b", "https://x.example/(1)", 'say "hi" \\o/', "plain"]
+    encoded = "(" + ",".join(sanitize_param(v) for v in values) + ")"
+    assert in_list(encoded) == values
+    assert in_list("()") == [] and in_list("(a,b)") == ["a", "b"]

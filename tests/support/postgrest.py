@@ -3,7 +3,9 @@
 Hosted Supabase cannot be reached from tests, so this speaks the part of the PostgREST
 contract the mirror uses, over real HTTP: `POST /rest/v1/events?on_conflict=link` with
 `Prefer: resolution=merge-duplicates` and a JSON array body (an upsert), and
-`GET /rest/v1/events` with `select`, `in.`/`gt.` filters, `order`, `offset`/`limit`.
+`GET /rest/v1/events` with `select`, `in.`/`gt.` filters, `order`, `offset`/`limit`, and
+`DELETE /rest/v1/events` with filters (`Prefer: return=minimal` answers 204, otherwise
+the deleted rows; a DELETE without a filter is refused, as Supabase's safeupdate does).
 Requests need the `apikey` header and `Authorization: Bearer <key>`. Faults can be
 queued: an HTTP 500, or a response slower than the client's timeout.
 """
@@ -36,6 +38,37 @@ _FILTER_RE = re.compile(r"^(eq|gt|gte|lt|in)\.(.*)$", re.S)
 _OPS = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<"}
 
 
+def in_list(operand: str) -> list[str]:
+    """The values of an `in.(...)` operand, as PostgREST reads them: comma-separated, a
+    value in double quotes may hold commas, parentheses and `\\`-escaped quotes."""
+    if not (operand.startswith("(") and operand.endswith(")")):
+        raise ValueError(f"bad in list {operand!r}")
+    text, values, i = operand[1:-1], [], 0
+    if not text:
+        return []
+    while i <= len(text):
+        if i < len(text) and text[i] == '"':
+            value, i = [], i + 1
+            while i < len(text) and text[i] != '"':
+                if text[i] == "\\" and i + 1 < len(text):
+                    i += 1
+                value.append(text[i])
+                i += 1
+            if i >= len(text):
+                raise ValueError(f"unterminated quote in {operand!r}")
+            i += 1
+            if i < len(text) and text[i] != ",":
+                raise ValueError(f"text after a quoted value in {operand!r}")
+            values.append("".join(value))
+        else:
+            end = text.find(",", i)
+            end = len(text) if end < 0 else end
+            values.append(text[i:end])
+            i = end
+        i += 1
+    return values
+
+
 def _json(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload, default=str), status, media_type="application/json")
 
@@ -53,16 +86,26 @@ class PostgrestStandIn:
     conninfo: str
     key: str
     hang_seconds: float = 3.0
-    faults: deque[str] = field(default_factory=deque)
+    faults: deque[tuple[str, str | None]] = field(default_factory=deque)
     requests: list[SeenRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def fail(self, fault: str, times: int = 1) -> None:
-        """Answer the next `times` requests with `fault`: '500' or 'timeout'."""
-        self.faults.extend([fault] * times)
+    def fail(self, fault: str, times: int = 1, method: str | None = None) -> None:
+        """Answer the next `times` requests (of `method` only, if given) with `fault`:
+        '500' or 'timeout'."""
+        self.faults.extend([(fault, method)] * times)
+
+    def _next_fault(self, method: str) -> str | None:
+        for queued in self.faults:
+            if queued[1] in (None, method):
+                self.faults.remove(queued)
+                return queued[0]
+        return None
 
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/rest/v1/events", self.events, methods=["GET", "POST"])])
+        return Starlette(
+            routes=[Route("/rest/v1/events", self.events, methods=["GET", "POST", "DELETE"])]
+        )
 
     async def events(self, request: Request) -> Response:
         if request.headers.get("apikey") != self.key or request.headers.get("authorization") != (
@@ -80,7 +123,7 @@ class PostgrestStandIn:
                     len(rows) if isinstance(rows, list) else 1,
                 )
             )
-            fault = self.faults.popleft() if self.faults else None
+            fault = self._next_fault(request.method)
         if fault == "500":
             return _json({"message": "internal error", "code": "XX000"}, 500)
         if fault == "timeout":
@@ -88,6 +131,8 @@ class PostgrestStandIn:
             return _json({"message": "too late"}, 504)
         if request.method == "POST":
             return await self._upsert(request, rows)
+        if request.method == "DELETE":
+            return await self._delete(request)
         return await self._select(request)
 
     async def _upsert(self, request: Request, rows: Any) -> Response:
@@ -119,23 +164,51 @@ class PostgrestStandIn:
             return _json({"message": str(exc), "code": exc.sqlstate}, 409)
         return _json([r["row"] for r in result], 201)
 
-    async def _select(self, request: Request) -> Response:
-        params = request.query_params
-        columns = [c for c in params.get("select", "*").split(",") if c]
-        where, args = [], []
-        for name, value in params.multi_items():
-            if name in ("select", "order", "offset", "limit"):
+    @staticmethod
+    def _filters(request: Request) -> tuple[list[sql.Composable], list[Any]]:
+        """The request's column filters as SQL conditions; ValueError for a bad one."""
+        where: list[sql.Composable] = []
+        args: list[Any] = []
+        for name, value in request.query_params.multi_items():
+            if name in ("select", "order", "offset", "limit", "columns"):
                 continue
             match = _FILTER_RE.match(value)
             if not match:
-                return _json({"message": f"bad filter {name}"}, 400)
+                raise ValueError(f"bad filter {name}")
             op, operand = match.groups()
             if op == "in":
                 where.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(name)))
-                args.append([v.strip('"') for v in operand.strip("()").split(",")])
+                args.append(in_list(operand))
             else:
                 where.append(sql.SQL("{} {} %s").format(sql.Identifier(name), sql.SQL(_OPS[op])))
                 args.append(operand)
+        return where, args
+
+    async def _delete(self, request: Request) -> Response:
+        try:
+            where, args = self._filters(request)
+        except ValueError as exc:
+            return _json({"message": str(exc), "code": "PGRST100"}, 400)
+        if not where:
+            return _json({"message": "DELETE requires a WHERE clause", "code": "21000"}, 400)
+        statement = sql.SQL(
+            "DELETE FROM events WHERE {} RETURNING to_jsonb(events.*) AS row"
+        ).format(sql.SQL(" AND ").join(where))
+        try:
+            result = await run_in_threadpool(self._run, statement, args)
+        except psycopg.Error as exc:
+            return _json({"message": str(exc), "code": exc.sqlstate}, 409)
+        if "return=representation" in request.headers.get("prefer", ""):
+            return _json([r["row"] for r in result], 200)
+        return Response(status_code=204)
+
+    async def _select(self, request: Request) -> Response:
+        params = request.query_params
+        columns = [c for c in params.get("select", "*").split(",") if c]
+        try:
+            where, args = self._filters(request)
+        except ValueError as exc:
+            return _json({"message": str(exc), "code": "PGRST100"}, 400)
         order = [
             sql.SQL("{} {}").format(
                 sql.Identifier(part.split(".")[0]),
