@@ -406,7 +406,7 @@ class Mirror:
                 break
             last = rows[-1][0]
             links = [link for link, _ in rows]
-            if not self._send(lambda batch=links: self.transport.delete(batch), 0):
+            if not self._send(lambda chunk=links: self.transport.delete(chunk), 0):
                 break
             with self.local.connection() as conn, conn.transaction():
                 conn.execute(SETTLE_TOMBSTONES_SQL, (links, [at for _, at in rows]))
