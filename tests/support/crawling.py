@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from nocturne_crawl.config import REPO_ROOT, Config
 from nocturne_crawl.launcher import CrawlLauncher
-from tests.support.processes import free_port, wait_for_http
+from tests.support.processes import free_port, server_process, wait_for_http
 
 __all__ = ["free_port", "probe_launcher", "uvicorn_server", "wait_for_http"]
 
@@ -32,36 +30,22 @@ def probe_launcher(
 def uvicorn_server(env: dict[str, str], log_path: Path, workers: int = 1) -> Iterator[str]:
     """`uvicorn` serving `tests.support.crawl_app:create_app` on a loopback port; its URL."""
     port = free_port()
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "tests.support.crawl_app:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--no-access-log",
-            ],
-            cwd=REPO_ROOT,
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/health", proc=proc)
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "tests.support.crawl_app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+    ]
+    with server_process(
+        command, f"{url}/health", env=env, log_path=log_path, cwd=REPO_ROOT, new_session=True
+    ):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
