@@ -148,12 +148,13 @@ async def list_events(request: Request) -> Response:
       404: {$ref: '#/components/responses/NotFound'}
     """
     city = require_city(request.path_params["city"])
-    selection = parse_event_query(request, city)
     cache: ResponseCache = request.app.state.events_cache
-    # The resolved start date is part of the key: "upcoming" moves on at local midnight.
-    key = (request.url.path, request.url.query, selection.start_date)
+    # The city's date is part of the key: without a start_date "upcoming" moves on at
+    # local midnight. Only valid queries are stored, so a hit needs no parsing.
+    key = (city.id, request.scope["query_string"], today_in(city.tz))
     answer = cache.get(key)
     if answer is None:
+        selection = parse_event_query(request, city)
         generation = cache.generation
         body = orjson.dumps(await fetch_events(request, selection))
         # Compress only what will be cached: compressing every miss would cost more than it saves.

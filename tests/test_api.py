@@ -232,6 +232,32 @@ def test_cached_answers_are_dropped_when_events_change(client, db):
     assert [e["id"] for e in client.get("/events/ca--los-angeles").json()] == [first, second]
 
 
+def test_a_cached_upcoming_list_moves_on_at_the_citys_midnight(client, db, monkeypatch):
+    """A hit skips parsing the query, so the key must carry the city's date itself."""
+    import api.events
+
+    cache = client.app.state.events_cache
+    assert _wait_until(lambda: cache.listening)
+    today = today_in("America/Los_Angeles")
+    tonight = combine_local(str(today), "23:00", "America/Los_Angeles")
+    generation = cache.generation
+    with psycopg.connect(db) as conn:
+        insert_event(conn, title="tonight", starts_at=tonight)
+    # Let the insert's own notification arrive first, so it cannot empty the cache below.
+    assert _wait_until(lambda: cache.generation > generation)
+    assert [e["title"] for e in client.get("/events/ca--los-angeles").json()] == ["tonight"]
+    assert len(cache._entries) == 1
+    # A bad query is answered 400 every time and never stored.
+    for _ in range(2):
+        assert client.get("/events/ca--los-angeles?limit=0").status_code == 400
+    assert len(cache._entries) == 1
+
+    tomorrow = today + timedelta(days=1)
+    monkeypatch.setattr(api.events, "today_in", lambda tz: tomorrow)
+    assert client.get("/events/ca--los-angeles").json() == []  # tonight is past now
+    assert len(cache._entries) == 2
+
+
 def test_etag_gives_304_until_the_list_changes(client, db):
     with psycopg.connect(db) as conn:
         insert_event(conn)
