@@ -1,22 +1,43 @@
 """Two sources' crawls of one city at the same time, each inserting the event both list."""
 
-import psycopg
+import threading
 
+import psycopg
+from psycopg import sql
+
+from pipelines.late_twins import merge_late_twins
+from pipelines.postgres import COLUMNS, row_of
+from pipelines.validate import ValidatePipeline
 from tests.support.pipeline_runs import PipelineRun, make_item
+
+
+def twin(item, source: str, link: str, **fields):
+    """The same event as `item`, listed on `source` at `link` (`fields` override)."""
+    same = {
+        "title": item.title,
+        "starts_at": item.starts_at,
+        "location": item.location,
+        "latitude": item.latitude,
+        "longitude": item.longitude,
+    }
+    return make_item(source=source, link=link, **{**same, **fields})
 
 
 def meetup_twin(item, event_id: str):
     """The same event as `item`, listed on Meetup."""
-    return make_item(
-        source="meetup",
-        link=f"https://www.meetup.com/la-night-owls/events/{event_id}",
-        title=item.title,
-        starts_at=item.starts_at,
-        location=item.location,
-        latitude=item.latitude,
-        longitude=item.longitude,
-        source_id=f"mu-{event_id}",
+    link = f"https://www.meetup.com/la-night-owls/events/{event_id}"
+    return twin(item, "meetup", link, source_id=f"mu-{event_id}")
+
+
+def store_rows(db: str, items) -> None:
+    """`items` validated and inserted as rows, as two runs' committed batches would be."""
+    validate = ValidatePipeline.from_crawler(PipelineRun({}).crawler)
+    statement = sql.SQL("INSERT INTO events ({}) VALUES ({})").format(
+        sql.SQL(", ").join(map(sql.Identifier, COLUMNS)),
+        sql.SQL(", ").join(sql.Placeholder() * len(COLUMNS)),
     )
+    with psycopg.connect(db) as conn:
+        conn.cursor().executemany(statement, [row_of(validate.process_item(i)) for i in items])
 
 
 async def test_concurrent_runs_of_two_sources_keep_a_shared_event_once(db):
@@ -78,20 +99,9 @@ def test_a_pair_both_runs_merge_at_once_is_counted_by_one(db):
     Ours then removes nothing, so it must not count a merge: the run's "new events"
     figure subtracts merges, and a pair counted by both runs would be netted out twice.
     """
-    import threading
-
-    from pipelines.late_twins import merge_late_twins
-    from pipelines.postgres import COLUMNS, row_of
-    from pipelines.validate import ValidatePipeline
-
     eventbrite = make_item(source_id="eb-1")
     meetup = meetup_twin(eventbrite, "310000002")
-    validate = ValidatePipeline.from_crawler(PipelineRun({}).crawler)
-    with psycopg.connect(db) as conn:
-        conn.cursor().executemany(
-            f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})",
-            [row_of(validate.process_item(item)) for item in (eventbrite, meetup)],
-        )
+    store_rows(db, (eventbrite, meetup))
     with psycopg.connect(db) as other:  # the other run, mid-transaction
         other.execute("DELETE FROM events WHERE link = %s", (meetup.link,))
         result: list = []
@@ -115,47 +125,17 @@ def test_the_database_prefilter_keeps_every_pair_the_rule_merges(db):
     Twins 190 m apart north-south (within the 200 m rule), twins without coordinates on
     one side (venue names decide) are merged; a listing 300 m away is not even compared.
     """
-    from pipelines.late_twins import merge_late_twins
-    from pipelines.postgres import COLUMNS, row_of
-    from pipelines.validate import ValidatePipeline
-
     base = make_item(latitude=34.0, longitude=-118.24, location="The Echo")
-    near = make_item(
-        source="meetup",
-        link="https://www.meetup.com/echo/events/1",
-        title=base.title,
-        starts_at=base.starts_at,
-        location="The Echo",
-        latitude=34.0 + 190 / 111_195,
-        longitude=-118.24,
+    near = twin(
+        base, "meetup", "https://www.meetup.com/echo/events/1", latitude=34.0 + 190 / 111_195
     )
     no_coordinates = make_item(location="Lodge Room", latitude=None, longitude=None)
-    its_twin = make_item(
-        source="luma",
-        link="https://luma.com/lodge-1",
-        title=no_coordinates.title,
-        starts_at=no_coordinates.starts_at,
-        location="Lodge Room",
-        latitude=34.2,
-        longitude=-118.2,
+    its_twin = twin(
+        no_coordinates, "luma", "https://luma.com/lodge-1", latitude=34.2, longitude=-118.2
     )
     far = make_item(latitude=34.5, longitude=-118.24, location="Zebulon")
-    far_other = make_item(
-        source="luma",
-        link="https://luma.com/zebulon-1",
-        title=far.title,
-        starts_at=far.starts_at,
-        location="Zebulon",
-        latitude=34.5 + 300 / 111_195,
-        longitude=-118.24,
-    )
-    validate = ValidatePipeline.from_crawler(PipelineRun({}).crawler)
-    items = (base, near, no_coordinates, its_twin, far, far_other)
-    with psycopg.connect(db) as conn:
-        conn.cursor().executemany(
-            f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})",
-            [row_of(validate.process_item(item)) for item in items],
-        )
+    far_other = twin(far, "luma", "https://luma.com/zebulon-1", latitude=34.5 + 300 / 111_195)
+    store_rows(db, (base, near, no_coordinates, its_twin, far, far_other))
     with psycopg.connect(db, autocommit=True) as conn:
         merged = merge_late_twins(conn, [near.link, its_twin.link, far_other.link])
         left = {r[0] for r in conn.execute("SELECT link FROM events").fetchall()}
