@@ -107,7 +107,12 @@ def image_url(value: object) -> str | None:
     if not url or len(url) > MAX_URL:
         return None
     if _PLAIN_HTTP_URL_RE.fullmatch(url):
-        return url
+        return url  # the common shape: the rule below would keep it too
+    return http_url_by_splitting(url)
+
+
+def http_url_by_splitting(url: str) -> str | None:
+    """`url` when it is a safe http(s) URL with a host (checked with `urlsplit`), or None."""
     if _UNSAFE_URL_RE.search(url):
         return None
     try:

@@ -9,7 +9,14 @@ from nocturne_crawl.cli import main
 from nocturne_crawl.mirror import Mirror, PostgresTransport
 from tests.support.databases import create_database, drop_database
 from tests.support.events import insert_event
-from tests.support.mirror_checks import content, count, pending
+from tests.support.mirror_checks import (
+    content,
+    count,
+    links,
+    pending,
+    poorer_and_richer_listing,
+    tombstones,
+)
 from tests.support.pipeline_runs import make_item, run_items
 
 
@@ -161,44 +168,6 @@ async def test_a_row_changed_between_its_key_and_its_export_goes_newer_and_stays
 # -- Deletions -------------------------------------------------------------------------
 # The cross-source dedupe deletes a stored row when a richer listing of the same event
 # comes in; the shared side must lose it too.
-
-
-def poorer_and_richer_listing():
-    start = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=3)
-    place = dict(location="The Warehouse, 100 Main St, Los Angeles", starts_at=start)
-    poor = make_item(
-        title="Warehouse Night: Techno Til Dawn",
-        link="https://www.eventbrite.com/e/warehouse-night-777",
-        latitude=34.0500,
-        longitude=-118.2400,
-        description=None,
-        image_url=None,
-        source_id=None,
-        **place,
-    )
-    rich = make_item(
-        title="WAREHOUSE NIGHT – Techno til Dawn!",
-        link="https://www.meetup.com/la-techno/events/301",
-        source="meetup",
-        latitude=34.0508,
-        longitude=-118.2405,
-        description="Bring earplugs",
-        image_url="https://img.example/x.jpg",
-        price="$10",
-        source_id=None,
-        **place,
-    )
-    return poor, rich
-
-
-def links(uri):
-    with psycopg.connect(uri) as conn:
-        return {r[0] for r in conn.execute("SELECT link FROM events")}
-
-
-def tombstones(uri):
-    with psycopg.connect(uri) as conn:
-        return {r[0] for r in conn.execute("SELECT link FROM events_deleted")}
 
 
 async def test_a_pushed_row_merged_away_is_deleted_on_the_shared_side(db, shared_db):

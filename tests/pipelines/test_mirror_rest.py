@@ -11,7 +11,14 @@ from psycopg.rows import dict_row
 
 from nocturne_crawl.cli import main
 from tests.support.events import insert_event
-from tests.support.mirror_checks import content, count, pending
+from tests.support.mirror_checks import (
+    content,
+    count,
+    links,
+    pending,
+    poorer_and_richer_listing,
+    tombstones,
+)
 from tests.support.pipeline_runs import make_item, run_items
 from tests.support.postgrest import free_port, in_list, serve_postgrest
 
@@ -134,21 +141,9 @@ async def make_other_install_rows(shared_db, url):
 # -- Deletions over REST: `DELETE /rest/v1/events?link=in.(...)` ------------------------
 
 
-def links(uri):
-    with psycopg.connect(uri) as conn:
-        return {r[0] for r in conn.execute("SELECT link FROM events")}
-
-
-def tombstones(uri):
-    with psycopg.connect(uri) as conn:
-        return {r[0] for r in conn.execute("SELECT link FROM events_deleted")}
-
-
 def merged_pair():
     """A stored listing, and a richer one of the same event on another site that the
     dedupe keeps instead; the first link has characters PostgREST's `in` list quotes."""
-    from tests.pipelines.test_mirror_direct import poorer_and_richer_listing
-
     poor, rich = poorer_and_richer_listing()
     poor.link = "https://www.eventbrite.com/e/warehouse-night-(late),techno-777"
     return poor, rich

@@ -97,22 +97,14 @@ def test_canonical_link_refuses_unicode_spaces_and_encodes_unicode():
 
 def _image_url_by_splitting(value: object) -> str | None:
     """image_url without its fast path: the rule it must agree with."""
-    from urllib.parse import urlsplit
-
-    from pipelines.validate import _UNSAFE_URL_RE, MAX_URL
+    from pipelines.validate import MAX_URL, http_url_by_splitting
 
     if not isinstance(value, str):
         return None
     url = value.strip()
-    if not url or len(url) > MAX_URL or _UNSAFE_URL_RE.search(url):
+    if not url or len(url) > MAX_URL:
         return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return url
+    return http_url_by_splitting(url)
 
 
 @given(
