@@ -26,7 +26,10 @@ from pipelines.signals import duplicate_found
 
 log = logging.getLogger(__name__)
 
-BUCKET_SECONDS = 3600
+# Candidates are filed by city and by a slot of `window` seconds (at least this long),
+# then by source: an item is compared with the other sources' listings of its own slot
+# and the two next to it, which hold every listing within the window.
+MIN_SLOT_SECONDS = 60
 # Stored candidates are loaded a week of one city at a time: few queries per crawl.
 SPAN = 7 * 86400
 # One city's stored events around one UTC day: the cross-source candidates.
@@ -46,7 +49,9 @@ class DedupePipeline:
         self.window = window
         self.seen: set[str] = set()
         self.aliases: set[str] = set()
-        self.buckets: dict[tuple[str, int], dict[str, Listing]] = {}
+        self.slot_seconds = max(float(window), MIN_SLOT_SECONDS)
+        # (city, slot) -> source -> link -> listing
+        self.slots: dict[tuple[str, int], dict[str, dict[str, Listing]]] = {}
         self.loaded_spans: set[tuple[str, int]] = set()
         self.alias_cities: set[str] = set()
         self.conn: psycopg.Connection | None = None
@@ -95,21 +100,31 @@ class DedupePipeline:
         )
 
     def _find(self, listing: Listing) -> Listing | None:
-        bucket = int(listing.start // BUCKET_SECONDS)
-        reach = int(self.window // BUCKET_SECONDS) + 1
-        for b in range(bucket - reach, bucket + reach + 1):
-            for candidate in self.buckets.get((listing.city, b), {}).values():
-                if same_event(listing, candidate, self.window):
-                    return candidate
+        start, window = listing.start, self.window
+        slot = int(start // self.slot_seconds)
+        city, source = listing.city, listing.source
+        for near in (slot - 1, slot, slot + 1):
+            by_source = self.slots.get((city, near))
+            if not by_source:
+                continue
+            for other, listings in by_source.items():
+                if other == source:
+                    continue  # a site does not list one event twice under two links
+                for candidate in listings.values():
+                    # The start first (same_event checks it too): most neighbours fail it.
+                    if abs(candidate.start - start) <= window and same_event(
+                        listing, candidate, window
+                    ):
+                        return candidate
         return None
 
     def _remember(self, listing: Listing) -> None:
-        key = (listing.city, int(listing.start // BUCKET_SECONDS))
-        self.buckets.setdefault(key, {})[listing.link] = listing
+        key = (listing.city, int(listing.start // self.slot_seconds))
+        self.slots.setdefault(key, {}).setdefault(listing.source, {})[listing.link] = listing
 
     def _forget(self, listing: Listing) -> None:
-        key = (listing.city, int(listing.start // BUCKET_SECONDS))
-        self.buckets.get(key, {}).pop(listing.link, None)
+        key = (listing.city, int(listing.start // self.slot_seconds))
+        self.slots.get(key, {}).get(listing.source, {}).pop(listing.link, None)
 
     def _connection(self) -> psycopg.Connection | None:
         if self.conn is not None and not self.conn.closed:

@@ -15,6 +15,9 @@ VENUE_RATIO = 0.8
 WINDOW_SECONDS = 30 * 60
 DISTANCE_METERS = 200.0
 EARTH_RADIUS_METERS = 6_371_000
+# Two points are at least their difference in latitude apart (along a meridian): a
+# difference above this many degrees is already too far, without the haversine.
+_MAX_LATITUDE_DEGREES = math.degrees(DISTANCE_METERS / EARTH_RADIUS_METERS)
 # The fields that make one listing richer than another (counted when not empty).
 RICH_FIELDS = (
     "time",
@@ -46,7 +49,8 @@ def match_key(text: str | None) -> str:
 
 
 def richness(row: dict[str, Any]) -> int:
-    return sum(1 for name in RICH_FIELDS if row.get(name) not in (None, ""))
+    get = row.get
+    return sum([get(name) not in (None, "") for name in RICH_FIELDS])
 
 
 def distance_meters(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -104,6 +108,8 @@ def _similar(a: str, b: str, ratio: float) -> bool:
 def same_place(a: Listing, b: Listing) -> bool | None:
     """True/False when both sides say where they are; None when one side does not."""
     if None not in (a.latitude, a.longitude, b.latitude, b.longitude):
+        if abs(a.latitude - b.latitude) > _MAX_LATITUDE_DEGREES:  # type: ignore[operator]
+            return False
         far = distance_meters(a.latitude, a.longitude, b.latitude, b.longitude)  # type: ignore[arg-type]
         return far <= DISTANCE_METERS
     if a.venue and b.venue:

@@ -43,10 +43,15 @@ def _normalize_space(text: str, multiline: bool) -> str:
     return "\n".join(lines).strip()
 
 
+def _without_controls(text: str) -> str:
+    # Printable text holds no control character or surrogate: no regex pass needed.
+    return text if text.isprintable() else _CONTROL_RE.sub("", text)
+
+
 def _clean_once(text: str, multiline: bool) -> str:
-    text = _CONTROL_RE.sub("", text)
-    if _MARKUP_RE.search(text):
-        text = _CONTROL_RE.sub("", _strip_markup(text))
+    text = _without_controls(text)
+    if ("<" in text or "&" in text) and _MARKUP_RE.search(text):
+        text = _without_controls(_strip_markup(text))
     return _normalize_space(text, multiline)
 
 
@@ -58,6 +63,10 @@ def _clean(text: str, multiline: bool) -> str:
         cleaned = _clean_once(text, multiline)
         if cleaned == text:
             break
+        if "<" not in cleaned and "&" not in cleaned:
+            # Without markup another pass only repeats the control-character and
+            # whitespace steps, which change nothing the second time: `cleaned` is final.
+            return cleaned
         text = cleaned
     return text
 

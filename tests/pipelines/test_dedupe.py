@@ -3,8 +3,20 @@
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scrapy import Spider
+from scrapy.utils.test import get_crawler
 
-from pipelines.matching import Listing, match_key, same_event
+from pipelines.dedupe import DedupePipeline
+from pipelines.matching import (
+    DISTANCE_METERS,
+    Listing,
+    distance_meters,
+    match_key,
+    same_event,
+    same_place,
+)
 from tests.support.pipeline_runs import make_item, run_items
 
 START = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=3)
@@ -133,3 +145,38 @@ async def test_near_misses_are_different_events(db):
     _, stats = await run_items(items, {"NOCTURNE_DATABASE_URL": db})
     assert "nocturne/dropped/cross_source_duplicate" not in stats
     assert len(rows(db)[0]) == 5
+
+
+def test_candidates_are_found_up_to_the_window_on_either_side_of_a_slot_boundary():
+    """The run's candidates are filed by slots of `window` seconds: a listing is compared
+    with every other-source listing within the window, wherever the slot edges fall."""
+    window = 1800.0
+    dedupe = DedupePipeline(get_crawler(Spider, {}), None, window)
+    for edge in (0.0, window, 7 * window):
+        for start in (edge - 1, edge, edge + 1):
+            for gap in (-window, -window + 1, -1, 0, 1, window - 1, window):
+                dedupe.slots.clear()
+                dedupe._remember(listing(source="luma", start=start + gap))
+                assert dedupe._find(listing(start=start)) is not None, (start, gap)
+            for gap in (-window - 1, window + 1):
+                dedupe.slots.clear()
+                dedupe._remember(listing(source="luma", start=start + gap))
+                assert dedupe._find(listing(start=start)) is None, (start, gap)
+    # the same source is never a candidate
+    dedupe.slots.clear()
+    dedupe._remember(listing(link="https://a.com/2"))
+    assert dedupe._find(listing()) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lat=st.floats(-89.9, 89.9),
+    lng=st.floats(-179.9, 179.9),
+    dlat=st.floats(-0.004, 0.004),
+    dlng=st.floats(-0.004, 0.004),
+)
+def test_the_latitude_shortcut_agrees_with_the_great_circle_distance(lat, lng, dlat, dlng):
+    a = listing(latitude=lat, longitude=lng)
+    b = listing(source="luma", latitude=lat + dlat, longitude=lng + dlng)
+    near = distance_meters(lat, lng, lat + dlat, lng + dlng) <= DISTANCE_METERS
+    assert same_place(a, b) is near
