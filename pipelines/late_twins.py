@@ -54,6 +54,13 @@ NEIGHBOURS_SQL = sql.SQL(
                       OR abs(o.latitude - n.latitude) <= %(slack)s)
               OFFSET 0) AS o"""
 ).format(cols=sql.SQL(", ").join(sql.Identifier("o", c) for c in _COLUMNS))
+# Did a writer other than `writer` insert events of these cities in a transaction that
+# the snapshot (taken when the run opened) does not see? (migration 0009)
+OTHER_WRITERS_SQL = """
+    SELECT EXISTS (
+        SELECT 1 FROM event_writers
+         WHERE city = ANY(%s) AND writer <> %s
+           AND NOT pg_visible_in_snapshot(xid, %s::pg_snapshot))"""
 # The loser becomes an alias of the winner; aliases pointing at the loser follow it.
 ALIAS_SQL = """
     INSERT INTO event_aliases (link, event_link, source) VALUES (%(loser)s, %(winner)s, %(source)s)
@@ -62,6 +69,19 @@ REPOINT_SQL = """
     UPDATE event_aliases SET event_link = %(winner)s
      WHERE event_link = %(loser)s AND link <> %(winner)s"""
 DELETE_SQL = "DELETE FROM events WHERE link = %(loser)s"
+
+
+def others_inserted_since(
+    conn: psycopg.Connection, cities: list[str], writer: str, snapshot: str
+) -> bool:
+    """Whether another writer inserted events of `cities` that `snapshot` does not see.
+
+    When none did, every event of those cities stored by others was committed before the
+    run opened, so its dedupe step saw them all: there is no late twin to look for. Of two
+    runs writing at once, the later committer always sees the other's insert here.
+    """
+    row = conn.execute(OTHER_WRITERS_SQL, (cities, writer, snapshot)).fetchone()
+    return bool(row and row[0])
 
 
 def merge_late_twins(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ from twisted.internet import task
 from nocturne_crawl.items import EVENT_COLUMNS
 from pipelines.database import store_conninfo
 from pipelines.fields import read_fields
-from pipelines.late_twins import merge_late_twins
+from pipelines.late_twins import merge_late_twins, others_inserted_since
 from pipelines.matching import WINDOW_SECONDS
 from pipelines.signals import duplicate_found, events_stored
 from pipelines.vanished import mark_vanished
@@ -79,6 +80,9 @@ REPOINT_SQL = """
       FROM unnest(%s::text[], %s::text[]) AS a(link, event_link)
      WHERE x.event_link = a.link AND x.link <> a.event_link"""
 DELETE_ALIASED_SQL = "DELETE FROM events WHERE link = ANY(%s) RETURNING link"
+SNAPSHOT_SQL = "SELECT pg_current_snapshot()::text"
+# Old enough that no running crawl's snapshot can miss them.
+PRUNE_WRITERS_SQL = "DELETE FROM event_writers WHERE written_at < now() - interval '7 days'"
 NOTIFY_SQL = "SELECT pg_notify('events_changed', c) FROM unnest(%s::text[]) AS c"
 REFUSED = (psycopg.errors.IntegrityError, psycopg.errors.DataError)
 
@@ -95,6 +99,7 @@ class BatchOutcome:
     settled_aliases: list[str] = field(default_factory=list)
     merged: int = 0  # rows deleted as aliases of a richer listing
     late_merged: int = 0  # rows another source's concurrent run had stored too (late_twins)
+    late_checked: bool = False  # whether new rows were looked at for late twins
     errors: int = 0  # failed transactions
     rejected: int = 0  # rows the database refused, dropped
 
@@ -134,6 +139,10 @@ class PostgresPipeline:
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="store")
         self.in_flight: Future[BatchOutcome] | None = None
         self.twin_window = float(WINDOW_SECONDS)
+        # This run's name as a writer of events (event_writers, migration 0009) and the
+        # snapshot taken when it opened: the late-twin check's gate.
+        self.writer_name = f"store-{uuid.uuid4().hex}"
+        self.start_snapshot: str | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PostgresPipeline:
@@ -153,7 +162,15 @@ class PostgresPipeline:
     # -- Scrapy hooks ----------------------------------------------------------------
 
     def open_spider(self) -> None:
-        self._connect()
+        conn = self._connect()
+        if conn is not None:
+            # Before any item: the dedupe step's reads of stored events all come later, so
+            # whatever this snapshot sees, they saw too. Without it every batch is checked.
+            try:
+                conn.execute(PRUNE_WRITERS_SQL)
+                self.start_snapshot = conn.execute(SNAPSHOT_SQL).fetchone()[0]
+            except psycopg.Error as exc:
+                log.warning("postgres: no start snapshot, every batch checked: %s", exc)
         if self.flush_seconds > 0 and is_reactor_installed():
             # Items may trickle in slowly; the page should still see them within seconds.
             # (Outside a running crawl there is no reactor to tick: the per-item check does.)
@@ -232,6 +249,8 @@ class PostgresPipeline:
             self.aliases.pop(link, None)
         if outcome.merged:
             self.stats.inc_value("nocturne/dedupe/rows_merged", outcome.merged)
+        if outcome.late_checked:
+            self.stats.inc_value("nocturne/dedupe/late_checks")
         if outcome.late_merged:
             self.stats.inc_value("nocturne/dedupe/late_merged", outcome.late_merged)
         self._committed(outcome.stored)
@@ -255,6 +274,7 @@ class PostgresPipeline:
         try:
             conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
             conn.execute(STAGING_SQL)
+            conn.execute("SELECT set_config('nocturne.writer', %s, false)", (self.writer_name,))
         except psycopg.Error as exc:
             log.error("postgres: cannot connect: %s", type(exc).__name__)
             return None
@@ -292,25 +312,33 @@ class PostgresPipeline:
                 self.conn = None
             return outcome
         outcome.stored, outcome.settled_aliases, outcome.merged = stored, settled, merged
-        outcome.late_merged = self._merge_late_twins(conn, stored)
+        outcome.late_checked, outcome.late_merged = self._merge_late_twins(conn, stored)
         return outcome
 
-    def _merge_late_twins(self, conn: psycopg.Connection, stored: list) -> int:
-        """Merge what a concurrent run of another source inserted too (late_twins.py)."""
+    def _merge_late_twins(self, conn: psycopg.Connection, stored: list) -> tuple[bool, int]:
+        """Merge what a concurrent run of another source inserted too (late_twins.py).
+
+        (checked, merged): nothing is looked at when no other writer inserted events of
+        these cities since this run opened.
+        """
         inserted = [link for link, _, is_new, _ in stored if is_new]
         if not inserted:
-            return 0
+            return False, 0
         try:
+            if self.start_snapshot is not None:
+                cities = sorted({city for _, city, is_new, _ in stored if is_new})
+                if not others_inserted_since(conn, cities, self.writer_name, self.start_snapshot):
+                    return False, 0
             merged = merge_late_twins(conn, inserted, self.twin_window)
         except psycopg.Error as exc:
             # Harmless to miss: the next run's dedupe step merges the pair.
             log.warning("postgres: late cross-source duplicates not checked: %s", exc)
             if conn.broken or conn.closed:
                 self.conn = None
-            return 0
+            return True, 0
         if merged:
             log.info("postgres: %d duplicates stored by a concurrent run merged", len(merged))
-        return len(merged)
+        return True, len(merged)
 
     def _bisect(self, batch: Rows, outcome: BatchOutcome) -> None:
         """Write what the database accepts of a refused batch, half by half."""

@@ -10,6 +10,8 @@ from pipelines.postgres import COLUMNS, row_of
 from pipelines.validate import ValidatePipeline
 from tests.support.pipeline_runs import PipelineRun, make_item
 
+LATER_LINK = "https://www.eventbrite.com/e/another-night-2"
+
 
 def twin(item, source: str, link: str, **fields):
     """The same event as `item`, listed on `source` at `link` (`fields` override)."""
@@ -61,6 +63,39 @@ async def test_concurrent_runs_of_two_sources_keep_a_shared_event_once(db):
     assert aliases == [(meetup.link, eventbrite.link, "meetup")]
     assert first_stats.get("nocturne/dedupe/late_merged", 0) == 0
     assert second_stats["nocturne/dedupe/late_merged"] == 1
+    # Only the later committer looked: the first saw no other writer's insert.
+    assert "nocturne/dedupe/late_checks" not in first_stats
+    assert second_stats["nocturne/dedupe/late_checks"] == 1
+
+
+async def test_a_run_no_other_writer_overlapped_does_not_look_for_late_twins(db):
+    settings = {"NOCTURNE_DATABASE_URL": db}
+    eventbrite = make_item(source_id="eb-1")
+    # Stored before the run opened: its dedupe step sees it and drops the twin itself.
+    store_rows(db, [eventbrite])
+    other_city = make_item(link="https://www.eventbrite.com/e/elsewhere-1", city="ny--new-york")
+    run = await PipelineRun(settings).open()
+    await run.feed([meetup_twin(eventbrite, "310000009"), make_item(link=LATER_LINK)])
+    store_rows(db, [other_city])  # another writer, but of another city
+    stats = await run.close()
+    assert stats["nocturne/dropped/cross_source_duplicate"] == 1
+    assert stats["nocturne/items_new"] == 1
+    assert "nocturne/dedupe/late_checks" not in stats
+
+
+async def test_another_writers_insert_after_the_run_opened_is_looked_at(db):
+    """A plain session inserting the twin between the dedupe step's look and the batch's
+    commit: the run sees that writer's transaction and merges the pair."""
+    settings = {"NOCTURNE_DATABASE_URL": db}
+    eventbrite = make_item(source_id="eb-1")
+    run = await PipelineRun(settings).open()
+    await run.feed([eventbrite])  # the dedupe step looked: nothing stored yet
+    store_rows(db, [meetup_twin(eventbrite, "310000010")])
+    stats = await run.close()
+    assert stats["nocturne/dedupe/late_checks"] == 1
+    assert stats["nocturne/dedupe/late_merged"] == 1
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
 
 
 async def test_the_richer_late_twin_wins_and_takes_over_the_aliases(db):
