@@ -21,14 +21,15 @@ from nocturne_crawl.items import EVENT_COLUMNS
 from pipelines.database import store_conninfo
 from pipelines.drops import drop
 from pipelines.fields import read_fields
-from pipelines.matching import WINDOW_SECONDS, Listing, same_event
+from pipelines.matching import WINDOW_SECONDS, Listing, latitude_band, same_event
 from pipelines.signals import duplicate_found
 
 log = logging.getLogger(__name__)
 
 # Candidates are filed by city and by a slot of `window` seconds (at least this long),
-# then by source: an item is compared with the other sources' listings of its own slot
-# and the two next to it, which hold every listing within the window.
+# then by band of latitude and by source: an item is compared with the other sources'
+# listings of its own slot and the two next to it (every listing within the window), in
+# its own band and the two next to it, and with those that have no coordinate.
 MIN_SLOT_SECONDS = 60
 # Stored candidates are loaded a week of one city at a time: few queries per crawl.
 SPAN = 7 * 86400
@@ -50,8 +51,8 @@ class DedupePipeline:
         self.seen: set[str] = set()
         self.aliases: set[str] = set()
         self.slot_seconds = max(float(window), MIN_SLOT_SECONDS)
-        # (city, slot) -> source -> link -> listing
-        self.slots: dict[tuple[str, int], dict[str, dict[str, Listing]]] = {}
+        # (city, slot) -> latitude band (None: no coordinate) -> source -> link -> listing
+        self.slots: dict[tuple[str, int], dict[int | None, dict[str, dict[str, Listing]]]] = {}
         self.loaded_spans: set[tuple[str, int]] = set()
         self.alias_cities: set[str] = set()
         self.conn: psycopg.Connection | None = None
@@ -103,28 +104,39 @@ class DedupePipeline:
         start, window = listing.start, self.window
         slot = int(start // self.slot_seconds)
         city, source = listing.city, listing.source
+        band = latitude_band(listing)
         for near in (slot - 1, slot, slot + 1):
-            by_source = self.slots.get((city, near))
-            if not by_source:
+            by_band = self.slots.get((city, near))
+            if not by_band:
                 continue
-            for other, listings in by_source.items():
-                if other == source:
-                    continue  # a site does not list one event twice under two links
-                for candidate in listings.values():
-                    # The start first (same_event checks it too): most neighbours fail it.
-                    if abs(candidate.start - start) <= window and same_event(
-                        listing, candidate, window
-                    ):
-                        return candidate
+            if band is None:  # no coordinate: any place may be the same
+                groups = list(by_band.values())
+            else:  # listings elsewhere are too far; those without coordinates may match
+                groups = [by_band.get(b) for b in (band - 1, band, band + 1, None)]
+            for by_source in groups:
+                if not by_source:
+                    continue
+                for other, listings in by_source.items():
+                    if other == source:
+                        continue  # a site does not list one event twice under two links
+                    for candidate in listings.values():
+                        # The start first (same_event checks it too): most fail it.
+                        if abs(candidate.start - start) <= window and same_event(
+                            listing, candidate, window
+                        ):
+                            return candidate
         return None
 
     def _remember(self, listing: Listing) -> None:
-        key = (listing.city, int(listing.start // self.slot_seconds))
-        self.slots.setdefault(key, {}).setdefault(listing.source, {})[listing.link] = listing
+        self._group(listing).setdefault(listing.source, {})[listing.link] = listing
 
     def _forget(self, listing: Listing) -> None:
+        self._group(listing).get(listing.source, {}).pop(listing.link, None)
+
+    def _group(self, listing: Listing) -> dict[str, dict[str, Listing]]:
+        """The listings of `listing`'s city, slot and latitude band, by source."""
         key = (listing.city, int(listing.start // self.slot_seconds))
-        self.slots.get(key, {}).get(listing.source, {}).pop(listing.link, None)
+        return self.slots.setdefault(key, {}).setdefault(latitude_band(listing), {})
 
     def _connection(self) -> psycopg.Connection | None:
         if self.conn is not None and not self.conn.closed:

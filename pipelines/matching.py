@@ -8,6 +8,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from difflib import SequenceMatcher
+from operator import itemgetter
 from typing import Any
 
 TITLE_RATIO = 0.85  # SequenceMatcher ratio of normalized titles
@@ -18,6 +19,9 @@ EARTH_RADIUS_METERS = 6_371_000
 # Two points are at least their difference in latitude apart (along a meridian): a
 # difference above this many degrees is already too far, without the haversine.
 _MAX_LATITUDE_DEGREES = math.degrees(DISTANCE_METERS / EARTH_RADIUS_METERS)
+# Bands of latitude twice that wide: two listings at the same place (both with coordinates)
+# are in the same band or in neighbouring ones.
+LATITUDE_BAND_DEGREES = 2 * _MAX_LATITUDE_DEGREES
 # The fields that make one listing richer than another (counted when not empty).
 RICH_FIELDS = (
     "time",
@@ -48,9 +52,15 @@ def match_key(text: str | None) -> str:
     return _SEPARATORS.sub(" ", bare).strip()
 
 
+_rich_values = itemgetter(*RICH_FIELDS)
+
+
 def richness(row: dict[str, Any]) -> int:
-    get = row.get
-    return sum([get(name) not in (None, "") for name in RICH_FIELDS])
+    try:
+        values = _rich_values(row)
+    except KeyError:  # a row without some of the fields: those count as empty
+        values = tuple(row.get(name) for name in RICH_FIELDS)
+    return len(values) - values.count(None) - values.count("")
 
 
 def distance_meters(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -92,6 +102,13 @@ class Listing:
             is_online=bool(row.get("is_online")),
             richness=richness(row),
         )
+
+
+def latitude_band(listing: Listing) -> int | None:
+    """The listing's band of latitude, None when it lacks a coordinate."""
+    if listing.latitude is None or listing.longitude is None:
+        return None
+    return int(listing.latitude // LATITUDE_BAND_DEGREES)
 
 
 def _similar(a: str, b: str, ratio: float) -> bool:
