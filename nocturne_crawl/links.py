@@ -19,6 +19,17 @@ _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 # be encoded.
 _UNSAFE_RE = re.compile("[\\s\x00-\x1f\x7f\ud800-\udfff]")
 _HOST_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?$")
+# The common shape, already nearly canonical: lower-case http(s) scheme, a lower-case
+# ASCII host that _HOST_RE accepts (no user info, port or trailing dot), a path of only
+# characters that quote(safe=_PATH_SAFE) keeps and no '%', a query without '%', '+' or
+# ';', and any printable fragment. For it the result is built from the groups directly
+# (`_canonical_link_by_splitting` gives the same); anything else goes the slow way.
+_SIMPLE_LINK_RE = re.compile(
+    r"(https?)://([a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)"
+    r"((?:/[A-Za-z0-9_.~/:@!$&'()*+,;=-]*)?)"
+    r"(?:\?([A-Za-z0-9._~=&-]*))?"
+    r"(?:#[!-~]*)?"
+)
 MAX_LINK_LENGTH = 2048
 
 
@@ -47,6 +58,33 @@ def canonical_link(url: str) -> str | None:
     order), path and query percent-encoded to plain ASCII, and no trailing slash on the
     path except the root. Idempotent: canonical_link(canonical_link(u)) == canonical_link(u).
     """
+    match = _SIMPLE_LINK_RE.fullmatch(url) if isinstance(url, str) else None
+    if match is None:
+        return _canonical_link_by_splitting(url)
+    scheme, host, path, query = match.groups()
+    # As the slow path: no path is the root, and trailing slashes go except the root's.
+    path = path.rstrip("/") or "/"
+    if query:
+        query = _kept_query(query)
+    link = f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
+    return link if len(link) <= MAX_LINK_LENGTH else None
+
+
+def _kept_query(query: str) -> str:
+    """parse_qsl(keep_blank_values=True) + urlencode without the tracking pairs, for a
+    query of only [A-Za-z0-9._~=&-] (nothing to unquote; urlencode escapes only '=')."""
+    kept = []
+    for piece in query.split("&"):
+        if not piece:
+            continue  # parse_qsl skips empty pieces ("a&&b")
+        name, _, value = piece.partition("=")  # "x" is ("x", ""); "x=1=2" is ("x", "1=2")
+        if not _is_tracking(name):
+            kept.append(f"{name}={value.replace('=', '%3D')}")
+    return "&".join(kept)
+
+
+def _canonical_link_by_splitting(url: str) -> str | None:
+    """canonical_link for any input, with urlsplit: the rule the fast path must agree with."""
     if not isinstance(url, str):
         return None
     text = url.strip()
