@@ -5,7 +5,9 @@ mirror unconfigured) run by Scrapy's ItemPipelineManager into PostgreSQL. The ba
 measured in the same run on its own database, is what the seed describes: per item,
 SELECT by link, then UPDATE or INSERT, then COMMIT (after the same validation, so only
 storing differs). It is measured on fewer items (BENCH_NAIVE_ITEMS, 5,000) because it
-is slow; rates are per second either way. Then: 10,000 rows mirrored to a second
+is slow; rates are per second either way. Between the two, the chain without its store
+step (validate and dedupe only) on BENCH_HEAD_ITEMS (50,000) items: how fast the one
+thread Scrapy's manager drives can go with nothing to write. Then: 10,000 rows mirrored to a second
 database over the direct transport (`Mirror.push_pending`), next to the seed's per-row
 "check if exists, update or insert" on 1,000 rows.
 """
@@ -36,6 +38,7 @@ from pipelines.validate import normalize_event
 
 ITEMS = int(os.environ.get("BENCH_PIPELINE_ITEMS", 100_000))
 NAIVE_ITEMS = int(os.environ.get("BENCH_NAIVE_ITEMS", 5_000))
+HEAD_ITEMS = int(os.environ.get("BENCH_HEAD_ITEMS", 50_000))
 MIRROR_ROWS = int(os.environ.get("BENCH_MIRROR_ROWS", 10_000))
 NAIVE_MIRROR_ROWS = int(os.environ.get("BENCH_NAIVE_MIRROR_ROWS", 1_000))
 SOURCES = {
@@ -89,11 +92,13 @@ class BenchSpider(Spider):
     name = "bench"
 
 
-async def run_chain(conninfo: str, items: list[Any]) -> dict[str, Any]:
+async def run_chain(
+    conninfo: str, items: list[Any], pipelines: dict[str, int] | None = None
+) -> dict[str, Any]:
     crawler = get_crawler(
         BenchSpider,
         {
-            "ITEM_PIPELINES": project_settings.ITEM_PIPELINES,
+            "ITEM_PIPELINES": project_settings.ITEM_PIPELINES if pipelines is None else pipelines,
             "NOCTURNE_DATABASE_URL": conninfo,
             "NOCTURNE_DB_BATCH_SIZE": 5000,
             "LOG_LEVEL": "WARNING",
@@ -216,6 +221,17 @@ def main() -> None:
         f"({chain_note}); rows {stored:,}, "
         f"new {stats.get('nocturne/items_new', 0):,}, "
         f"cross-source dropped {stats.get('nocturne/dropped/cross_source_duplicate', 0):,}"
+    )
+    # The same chain without its store step: how fast the item thread alone can go.
+    head = {k: v for k, v in project_settings.ITEM_PIPELINES.items() if "postgres" not in k}
+    head_items = make_items(HEAD_ITEMS, seed=5)
+    started, cpu = time.perf_counter(), time.process_time()
+    # On the naive loop's database, still empty: the dedupe step finds nothing stored.
+    asyncio.run(run_chain(naive_db, head_items, head))
+    head_s, head_cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(
+        f"the same chain without the store step, {HEAD_ITEMS:,} items: "
+        f"{HEAD_ITEMS / head_s:,.0f} items/s ({head_cpu / HEAD_ITEMS * 1e6:.0f} us CPU per item)"
     )
     naive_items = make_items(NAIVE_ITEMS, seed=11)
     server_before = server_cpu_seconds(naive_db)
