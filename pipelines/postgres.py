@@ -335,7 +335,7 @@ class PostgresPipeline:
             log.warning("postgres: late cross-source duplicates not checked: %s", exc)
             if conn.broken or conn.closed:
                 self.conn = None
-            return True, 0
+            return False, 0
         if merged:
             log.info("postgres: %d duplicates stored by a concurrent run merged", len(merged))
         return True, len(merged)
