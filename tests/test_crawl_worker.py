@@ -14,19 +14,14 @@ import psycopg
 import pytest
 
 from nocturne_crawl.config import REPO_ROOT, Config
-from tests.support.crawling import probe_launcher
+from tests.support.crawling import launcher_config, probe_launcher
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def crawl_config(tmp_path) -> Config:
-    return Config(
-        data_dir=tmp_path / "data",
-        scheduler_enabled=False,
-        scrape_cooldown_seconds=0,
-        crawl_concurrency=3,
-    )
+    return launcher_config(tmp_path, crawl_concurrency=3)
 
 
 def parent_pid(pid: int) -> int:

@@ -13,17 +13,12 @@ import pytest
 from nocturne_crawl import crawlruns
 from nocturne_crawl.config import Config
 from nocturne_crawl.launcher import CrawlRefused
-from tests.support.crawling import probe_launcher
+from tests.support.crawling import launcher_config, probe_launcher
 
 
 @pytest.fixture
 def crawl_config(tmp_path) -> Config:
-    return Config(
-        data_dir=tmp_path / "data",
-        scheduler_enabled=False,
-        scrape_cooldown_seconds=0,
-        crawl_concurrency=2,
-    )
+    return launcher_config(tmp_path, crawl_concurrency=2)
 
 
 def insert_run(db: str, city: str, client: str | None, age_seconds: float, run_id: str) -> None:

@@ -11,12 +11,22 @@ from nocturne_crawl.config import REPO_ROOT, Config
 from nocturne_crawl.launcher import CrawlLauncher
 from tests.support.processes import free_port, server_process, wait_for_http
 
-__all__ = ["free_port", "probe_launcher", "uvicorn_server", "wait_for_http"]
+__all__ = ["free_port", "launcher_config", "probe_launcher", "uvicorn_server", "wait_for_http"]
 
 PROBE_SETTINGS = {
     "SPIDER_MODULES": "tests.support.probe_spider",
     "NOCTURNE_HEARTBEAT_SECONDS": "0.5",
 }
+
+
+def launcher_config(tmp_path: Path, crawl_concurrency: int) -> Config:
+    """A config for launcher tests: data under `tmp_path`, no scheduler, no scrape cooldown."""
+    return Config(
+        data_dir=tmp_path / "data",
+        scheduler_enabled=False,
+        scrape_cooldown_seconds=0,
+        crawl_concurrency=crawl_concurrency,
+    )
 
 
 def probe_launcher(
