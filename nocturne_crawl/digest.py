@@ -20,15 +20,16 @@ the events that digests in that window already covered.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 import psycopg
@@ -58,6 +59,9 @@ from nocturne_crawl.mail.transport import (
 )
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # Arbitrary constant: the advisory lock class shared by all digest runs (key 2: the city).
 DIGEST_LOCK_CLASS = 7_345_006
@@ -130,7 +134,19 @@ class DigestReport:
         return text
 
 
-def run_digest(
+def _blocking(job: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
+    """The coroutine function `job` as a plain function that runs it to the end on a fresh
+    event loop (`asyncio.run`): one signature serves both."""
+
+    @functools.wraps(job)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        return asyncio.run(job(*args, **kwargs))
+
+    return run
+
+
+@_blocking
+async def run_digest(
     config: Config,
     conninfo: str,
     *,
@@ -139,28 +155,10 @@ def run_digest(
     transport: MailTransport | None = None,
     lock_wait: float = LOCK_WAIT_SECONDS,
 ) -> DigestReport:
-    """Send (or with dry_run, plan) the digests; the job the CLI and the scheduler run."""
-    return asyncio.run(
-        run_digest_async(
-            config,
-            conninfo,
-            cities=cities,
-            dry_run=dry_run,
-            transport=transport,
-            lock_wait=lock_wait,
-        )
-    )
+    """Send (or with dry_run, plan) the digests; the job the CLI and the scheduler run.
 
-
-async def run_digest_async(
-    config: Config,
-    conninfo: str,
-    *,
-    cities: Iterable[str] | None = None,
-    dry_run: bool = False,
-    transport: MailTransport | None = None,
-    lock_wait: float = LOCK_WAIT_SECONDS,
-) -> DigestReport:
+    A plain (blocking) call: `_blocking` runs the coroutine to the end.
+    """
     started = time.perf_counter()
     report = DigestReport(run_id=uuid.uuid4().hex[:12], dry_run=dry_run)
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
