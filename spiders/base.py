@@ -58,8 +58,8 @@ class CitySpider(scrapy.Spider):
     """Base of the source spiders: `-a city=<catalog id>`, base URL from settings.
 
     A subclass sets `name`, `base_url_setting` and writes `start()` and its parsers. It
-    gets `self.city` (catalog entry), `self.base_url`, `new_item()`, `browser_retry()` and
-    the `nocturne/...` stats helpers.
+    gets `self.city` (catalog entry), `self.base_url`, `new_item()`, `first_sighting()`,
+    `browser_retry()` and the `nocturne/...` stats helpers.
     """
 
     base_url_setting: ClassVar[str] = ""
@@ -77,6 +77,8 @@ class CitySpider(scrapy.Spider):
         self.city: City = found
         self.base_url = ""
         self.render_mode = "auto"
+        # Source ids already yielded this crawl: a listing can show an event more than once.
+        self.seen_ids: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler, *args: Any, **kwargs: Any):
@@ -92,6 +94,13 @@ class CitySpider(scrapy.Spider):
 
     def new_item(self, **fields: Any) -> EventItem:
         return EventItem(source=self.name, city=self.city.id, **fields)
+
+    def first_sighting(self, source_id: str) -> bool:
+        """Whether this crawl meets `source_id` for the first time (it is noted as seen)."""
+        if source_id in self.seen_ids:
+            return False
+        self.seen_ids.add(source_id)
+        return True
 
     def count(self, key: str, value: int = 1) -> None:
         if self.crawler.stats is not None:

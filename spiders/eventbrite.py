@@ -38,10 +38,6 @@ class EventbriteSpider(CitySpider):
     name = "eventbrite"
     base_url_setting = "EVENTBRITE_BASE_URL"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.seen_ids: set[str] = set()
-
     async def start(self):
         yield self.page_request(self.listing_url(1), self.parse, meta={"page": 1})
 
@@ -76,9 +72,8 @@ class EventbriteSpider(CitySpider):
             if fields is None:
                 self.count("eventbrite/unparsable_events")
                 continue
-            if fields["source_id"] in self.seen_ids:
+            if not self.first_sighting(fields["source_id"]):
                 continue  # same event on an earlier page or in another bucket
-            self.seen_ids.add(fields["source_id"])
             yield self.new_item(**fields)
         if self._has_next_page(page, page_number):
             yield self.page_request(

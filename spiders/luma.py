@@ -37,7 +37,6 @@ class LumaSpider(CitySpider):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.seen_ids: set[str] = set()
         self.seen_cursors: set[str] = set()
         self.link_base = PUBLIC_HOST
 
@@ -101,9 +100,8 @@ class LumaSpider(CitySpider):
             if fields is None:
                 self.count("luma/unparsable_events")
                 continue
-            if fields["source_id"] in self.seen_ids:
+            if not self.first_sighting(fields["source_id"]):
                 continue  # one event listed on several calendars
-            self.seen_ids.add(fields["source_id"])
             item = self.new_item(**fields)
             yield self.details_request(item) if fetch_details else item
         next_request = self._next_page(feed, response.meta.get("page", 1))

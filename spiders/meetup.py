@@ -51,7 +51,6 @@ class MeetupSpider(CitySpider):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.seen_ids: set[str] = set()
         self.split_into_days = False
 
     async def start(self):
@@ -189,9 +188,8 @@ class MeetupSpider(CitySpider):
         if fields is None:
             self.count("meetup/unparsable_events")
             return
-        if fields["source_id"] in self.seen_ids:
+        if not self.first_sighting(fields["source_id"]):
             return  # adjacent gql pages overlap (~6%), and the find page repeats page 1
-        self.seen_ids.add(fields["source_id"])
         yield self.new_item(**fields)
 
 
