@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import nh3
@@ -59,7 +59,7 @@ class CitySpider(scrapy.Spider):
 
     A subclass sets `name`, `base_url_setting` and writes `start()` and its parsers. It
     gets `self.city` (catalog entry), `self.base_url`, `new_item()`, `first_sighting()`,
-    `browser_retry()` and the `nocturne/...` stats helpers.
+    `browser_retry()`, `retry_page_without_data()` and the `nocturne/...` stats helpers.
     """
 
     base_url_setting: ClassVar[str] = ""
@@ -163,6 +163,14 @@ class CitySpider(scrapy.Spider):
         self.logger.info("%s at %s: rendering it in the browser", why, response.url)
         meta = {**response.request.meta, **browser_meta()}
         return response.request.replace(meta=meta, dont_filter=True)
+
+    def retry_page_without_data(self, response: Response) -> Iterator[Request]:
+        """For a page that is a 403 or lacks the data it should carry: its browser retry
+        when one is left, else nothing (`browser_retry` counts the error)."""
+        why = "forbidden" if response.status == 403 else "no_event_data"
+        retry = self.browser_retry(response, why)
+        if retry is not None:
+            yield retry
 
 
 def browser_meta() -> dict[str, Any]:

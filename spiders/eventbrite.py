@@ -57,11 +57,7 @@ class EventbriteSpider(CitySpider):
             self.logger.warning("damaged page at %s: event data cut or malformed", response.url)
             return
         if response.status == 403 or page.kind == "none":
-            retry = self.browser_retry(
-                response, "forbidden" if response.status == 403 else "no_event_data"
-            )
-            if retry is not None:
-                yield retry
+            yield from self.retry_page_without_data(response)
             return
         self.count_page()
         for raw in page.events:

@@ -69,11 +69,7 @@ class MeetupSpider(CitySpider):
             data = browser_globals(response).get("__NEXT_DATA__")
         apollo = apollo_state(data)
         if response.status == 403 or apollo is None:
-            retry = self.browser_retry(
-                response, "forbidden" if response.status == 403 else "no_event_data"
-            )
-            if retry is not None:
-                yield retry
+            yield from self.retry_page_without_data(response)
             return
         self.count_page()
         for node in apollo_events(apollo):
