@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 def local_date_time(instant: datetime, tz: str | ZoneInfo) -> tuple[str, str]:
@@ -38,3 +38,14 @@ def local_day_bounds(day: date, tz: str | ZoneInfo) -> tuple[datetime, datetime]
 def today_in(tz: str | ZoneInfo) -> date:
     zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
     return datetime.now(zone).date()
+
+
+def known_timezone(name: object) -> str | None:
+    """`name` when it is an IANA time zone this machine knows, else None."""
+    if not isinstance(name, str) or not name:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name

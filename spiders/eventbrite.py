@@ -11,13 +11,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from scrapy.http import Response
 
 from nocturne_crawl.embedded_json import decode_assignment, ld_json_blocks
 from nocturne_crawl.links import canonical_link
-from nocturne_crawl.localtime import combine_local
+from nocturne_crawl.localtime import combine_local, known_timezone
 from spiders.base import CitySpider, browser_globals, clean_title
 
 SERVER_DATA_MARKER = "window.__SERVER_DATA__ ="
@@ -217,14 +217,7 @@ def _parse_link(raw: dict[str, Any]) -> str | None:
 
 
 def _parse_timezone(raw: dict[str, Any], city_timezone: str) -> str:
-    tz = raw.get("timezone")
-    if isinstance(tz, str):
-        try:
-            ZoneInfo(tz)
-            return tz
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return city_timezone
+    return known_timezone(raw.get("timezone")) or city_timezone
 
 
 def _parse_starts_at(raw: dict[str, Any], tz: str) -> datetime | None:

@@ -11,13 +11,14 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
 from nocturne_crawl.items import EventItem
 from nocturne_crawl.links import canonical_link
+from nocturne_crawl.localtime import known_timezone
 from nocturne_crawl.prosemirror import prosemirror_text
 from spiders.base import CitySpider, clean_title
 
@@ -209,14 +210,7 @@ def _parse_link(event: dict[str, Any], link_base: str = PUBLIC_HOST) -> str | No
 
 
 def _parse_timezone(event: dict[str, Any]) -> str:
-    tz = event.get("timezone")
-    if isinstance(tz, str):
-        try:
-            ZoneInfo(tz)
-            return tz
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return "UTC"
+    return known_timezone(event.get("timezone")) or "UTC"
 
 
 def _parse_instant(value: Any, tz: str) -> datetime | None:

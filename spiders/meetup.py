@@ -12,13 +12,13 @@ import json
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from scrapy.http import JsonRequest, Response
 
 from nocturne_crawl.embedded_json import decode_script_by_id
 from nocturne_crawl.links import canonical_link
-from nocturne_crawl.localtime import today_in
+from nocturne_crawl.localtime import known_timezone, today_in
 from spiders.base import CitySpider, browser_globals, clean_title
 
 # The full query text: persisted-query hashes are deprecated since Dec 2024.
@@ -291,12 +291,9 @@ def _parse_timezone(node: dict[str, Any], apollo: dict[str, Any], city_timezone:
     # Events carry no zone of their own; their group does (newer gql also has `timezone`).
     group = _resolve(node.get("group"), apollo)
     for candidate in (node.get("timezone"), (group or {}).get("timezone")):
-        if isinstance(candidate, str) and candidate:
-            try:
-                ZoneInfo(candidate)
-                return candidate
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
+        tz = known_timezone(candidate)
+        if tz is not None:
+            return tz
     return city_timezone
 
 
