@@ -165,6 +165,19 @@ BASE = {
             },
         },
         "responses": {"BadRequest": _ERROR, "NotFound": _ERROR, "TooManyRequests": _ERROR},
+        # The signed token of a mail's link, in the query or in a JSON body (both taken).
+        "parameters": {
+            "Token": {"name": "token", "in": "query", "schema": {"type": "string"}},
+        },
+        "requestBodies": {
+            "Token": {
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object", "properties": {"token": {"type": "string"}}}
+                    }
+                }
+            }
+        },
     },
 }
 

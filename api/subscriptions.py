@@ -181,18 +181,12 @@ async def _apply_token(request: Request, purpose: str, statement: str) -> dict[s
 async def unsubscribe(request: Request) -> Response:
     """
     summary: Deactivate the subscription named by a signed token (the link in every email).
-    parameters:
-      - {name: token, in: query, schema: {type: string}}
-    requestBody:
-      content:
-        application/json:
-          schema: {type: object, properties: {token: {type: string}}}
+    parameters: [{$ref: '#/components/parameters/Token'}]
+    requestBody: {$ref: '#/components/requestBodies/Token'}
     responses:
       200:
         description: The subscription is inactive.
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/Subscription'}
+        content: {application/json: {schema: {$ref: '#/components/schemas/Subscription'}}}
       400: {$ref: '#/components/responses/BadRequest'}
       404: {$ref: '#/components/responses/NotFound'}
     """
@@ -224,18 +218,12 @@ async def confirm_page(request: Request) -> Response:
 async def confirm(request: Request) -> Response:
     """
     summary: Confirm a subscription (double opt-in) with the signed token from the confirmation mail.
-    parameters:
-      - {name: token, in: query, schema: {type: string}}
-    requestBody:
-      content:
-        application/json:
-          schema: {type: object, properties: {token: {type: string}}}
+    parameters: [{$ref: '#/components/parameters/Token'}]
+    requestBody: {$ref: '#/components/requestBodies/Token'}
     responses:
       200:
         description: The subscription is confirmed.
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/Subscription'}
+        content: {application/json: {schema: {$ref: '#/components/schemas/Subscription'}}}
       400: {$ref: '#/components/responses/BadRequest'}
       404: {$ref: '#/components/responses/NotFound'}
       413: {$ref: '#/components/responses/BadRequest'}
