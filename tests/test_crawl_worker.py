@@ -72,10 +72,11 @@ def test_a_forked_crawl_killed_with_sigkill_is_reported_failed(db, crawl_config)
         [pid] = launcher.backend.running_pids().values()
         assert parent_pid(pid) == launcher.backend._worker.proc.pid
         os.kill(pid, signal.SIGKILL)
-        [job] = launcher.wait([ticket.run_id], timeout=20)
-        # The worker lives on and forks the next crawl.
+        [job] = launcher.wait([ticket.run_id], timeout=60)
+        # The worker lives on and forks the next crawl (500 items at 50 ms: ~25 s alone,
+        # longer on a loaded machine).
         again = launcher.request("ny--new-york", trigger="cli", enforce_limits=False)
-        [other] = launcher.wait([again.run_id], timeout=60)
+        [other] = launcher.wait([again.run_id], timeout=180)
     finally:
         launcher.close(cancel_running=True, timeout=10)
     assert job["status"] == "failed"
