@@ -12,6 +12,8 @@ _config = Config.from_env()
 BOT_NAME = "nocturne"
 SPIDER_MODULES = ["spiders"]
 NEWSPIDER_MODULE = "spiders"
+# `crawl` checks `-a city=` before starting (nocturne_crawl/commands/crawl.py).
+COMMANDS_MODULE = "nocturne_crawl.commands"
 
 USER_AGENT = "Nocturne/0.1 (+https://github.com/nocturne-events/nocturne; city events aggregator)"
 ROBOTSTXT_OBEY = _config.robotstxt_obey

@@ -54,6 +54,16 @@ class UnknownCityError(ValueError):
     """`-a city=` names no city in the catalog."""
 
 
+def city_argument(spider_name: str, city: str | None) -> City:
+    """The catalog city `-a city=` names, or UnknownCityError listing the known ones."""
+    found = get_city(city) if city else None
+    if found is None:
+        what = f"unknown city {city!r}" if city else "no city given"
+        known = ", ".join(catalog())
+        raise UnknownCityError(f"{spider_name}: {what}; pass -a city=<id>, one of: {known}")
+    return found
+
+
 class CitySpider(scrapy.Spider):
     """Base of the source spiders: `-a city=<catalog id>`, base URL from settings.
 
@@ -68,13 +78,7 @@ class CitySpider(scrapy.Spider):
 
     def __init__(self, city: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        found = get_city(city) if city else None
-        if found is None:
-            known = ", ".join(catalog())
-            raise UnknownCityError(
-                f"{self.name}: unknown city {city!r}; pass -a city=<id>, one of: {known}"
-            )
-        self.city: City = found
+        self.city: City = city_argument(self.name, city)
         self.base_url = ""
         self.render_mode = "auto"
         # Source ids already yielded this crawl: a listing can show an event more than once.
