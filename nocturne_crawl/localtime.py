@@ -40,12 +40,16 @@ def today_in(tz: str | ZoneInfo) -> date:
     return datetime.now(zone).date()
 
 
-def known_timezone(name: object) -> str | None:
-    """`name` when it is an IANA time zone this machine knows, else None."""
+def zone_named(name: object) -> ZoneInfo | None:
+    """The IANA time zone `name`, None when this machine does not know it (or not a name)."""
     if not isinstance(name, str) or not name:
         return None
     try:
-        ZoneInfo(name)
+        return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return None
-    return name
+
+
+def known_timezone(name: object) -> str | None:
+    """`name` when it is an IANA time zone this machine knows, else None."""
+    return name if zone_named(name) is not None else None  # type: ignore[return-value]

@@ -11,14 +11,14 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from nocturne_crawl.cities import SOURCES, City, get_city
 from nocturne_crawl.links import canonical_link
-from nocturne_crawl.localtime import combine_local, local_date_time
+from nocturne_crawl.localtime import combine_local, local_date_time, zone_named
 from pipelines.drops import drop
 from pipelines.fields import read_fields, write_fields
 from pipelines.text import plain_text
@@ -40,15 +40,6 @@ _PLAIN_HTTP_URL_RE = re.compile(r"(?i:https?)://[A-Za-z0-9.-]+(?::[0-9]+)?(?:[/?
 
 class Invalid(ValueError):
     """An item that cannot be stored; args[0] is the reason counted in the stats."""
-
-
-def _zone(name: object) -> ZoneInfo | None:
-    if not isinstance(name, str) or not name:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
 
 
 def _instant(value: object, zone: ZoneInfo) -> datetime | None:
@@ -146,7 +137,7 @@ def normalize_event(raw: Any) -> dict[str, Any]:
     link = canonical_link(raw_link)
     if link is None:
         raise Invalid("invalid_link")
-    zone = _zone(adapter.get("timezone")) or city.tz
+    zone = zone_named(adapter.get("timezone")) or city.tz
     starts_at, day, clock = _start(adapter, city, zone)
     try:
         ends_at = _instant(adapter.get("ends_at"), zone)
