@@ -81,8 +81,6 @@ REPOINT_SQL = """
      WHERE x.event_link = a.link AND x.link <> a.event_link"""
 DELETE_ALIASED_SQL = "DELETE FROM events WHERE link = ANY(%s) RETURNING link"
 SNAPSHOT_SQL = "SELECT pg_current_snapshot()::text"
-# Old enough that no running crawl's snapshot can miss them.
-PRUNE_WRITERS_SQL = "DELETE FROM event_writers WHERE written_at < now() - interval '7 days'"
 NOTIFY_SQL = "SELECT pg_notify('events_changed', c) FROM unnest(%s::text[]) AS c"
 REFUSED = (psycopg.errors.IntegrityError, psycopg.errors.DataError)
 
@@ -167,7 +165,6 @@ class PostgresPipeline:
             # Before any item: the dedupe step's reads of stored events all come later, so
             # whatever this snapshot sees, they saw too. Without it every batch is checked.
             try:
-                conn.execute(PRUNE_WRITERS_SQL)
                 self.start_snapshot = conn.execute(SNAPSHOT_SQL).fetchone()[0]
             except psycopg.Error as exc:
                 log.warning("postgres: no start snapshot, every batch checked: %s", exc)

@@ -15,6 +15,9 @@ CREATE TABLE event_writers (
     written_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (city, writer)
 );
+-- What no running crawl's snapshot can miss any more goes (below): the table stays small
+-- on both sides (the shared database gets this migration too, and nothing reads it there).
+CREATE INDEX idx_event_writers_written_at ON event_writers (written_at);
 
 CREATE FUNCTION remember_event_writers() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -27,6 +30,7 @@ BEGIN
            pg_current_xact_id()
       FROM (SELECT DISTINCT city FROM changed_rows ORDER BY city) AS c
     ON CONFLICT (city, writer) DO UPDATE SET xid = EXCLUDED.xid, written_at = now();
+    DELETE FROM event_writers WHERE written_at < now() - interval '7 days';
     RETURN NULL;
 END;
 $$;

@@ -183,3 +183,18 @@ def test_the_database_prefilter_keeps_every_pair_the_rule_merges(db):
     }
     assert far.link in left and far_other.link in left
     assert len(left) == 4
+
+
+def test_writers_older_than_a_week_are_forgotten_by_the_next_insert(db):
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(
+            """INSERT INTO event_writers (city, writer, xid, written_at) VALUES
+               ('ca--los-angeles', 'old', '1', now() - interval '8 days'),
+               ('ca--los-angeles', 'recent', '1', now() - interval '6 days')"""
+        )
+    store_rows(db, [make_item()])
+    with psycopg.connect(db) as conn:
+        writers = {r[0] for r in conn.execute("SELECT writer FROM event_writers")}
+    assert "old" not in writers
+    assert "recent" in writers
+    assert len(writers) == 2  # and the session that inserted the event
