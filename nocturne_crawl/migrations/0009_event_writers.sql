@@ -19,8 +19,10 @@ CREATE TABLE event_writers (
 -- on both sides (the shared database gets this migration too, and nothing reads it there).
 CREATE INDEX idx_event_writers_written_at ON event_writers (written_at);
 
+-- SECURITY DEFINER: whoever may insert events (a REST role on the shared side, say) needs
+-- no rights on this table; the search path is fixed, as such a function's must be.
 CREATE FUNCTION remember_event_writers() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     -- Cities in one order, so two writers never wait on each other's rows crosswise.
     INSERT INTO event_writers AS w (city, writer, xid)

@@ -198,3 +198,29 @@ def test_writers_older_than_a_week_are_forgotten_by_the_next_insert(db):
     assert "old" not in writers
     assert "recent" in writers
     assert len(writers) == 2  # and the session that inserted the event
+
+
+def test_a_role_with_rights_on_events_only_can_insert_and_delete_them(db):
+    """As a REST role on the shared side: it may write events, nothing else; the triggers
+    keeping event_writers (0009) and events_deleted (0008) run as their owner."""
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS nocturne_events_only")
+        conn.execute("CREATE ROLE nocturne_events_only")
+        conn.execute("GRANT INSERT, SELECT, DELETE ON events TO nocturne_events_only")
+        conn.execute("GRANT USAGE ON SEQUENCE events_id_seq TO nocturne_events_only")
+        try:
+            with conn.transaction():
+                conn.execute("SET LOCAL ROLE nocturne_events_only")
+                conn.execute(
+                    "INSERT INTO events (title, link, source, city, date, starts_at, timezone)"
+                    " VALUES ('t', 'https://a.example/1', 'luma', 'ca--los-angeles',"
+                    " '2026-12-01', '2026-12-01T20:00:00Z', 'America/Los_Angeles')"
+                )
+                conn.execute("DELETE FROM events WHERE link = 'https://a.example/1'")
+            writers = conn.execute("SELECT count(*) FROM event_writers").fetchone()[0]
+            tombstones = conn.execute("SELECT link FROM events_deleted").fetchall()
+        finally:
+            conn.execute("DROP OWNED BY nocturne_events_only")
+            conn.execute("DROP ROLE nocturne_events_only")
+    assert writers == 1
+    assert tombstones == [("https://a.example/1",)]
