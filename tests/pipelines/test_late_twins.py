@@ -1,6 +1,7 @@
 """Two sources' crawls of one city at the same time, each inserting the event both list."""
 
 import threading
+import uuid
 
 import psycopg
 from psycopg import sql
@@ -203,14 +204,14 @@ def test_writers_older_than_a_week_are_forgotten_by_the_next_insert(db):
 def test_a_role_with_rights_on_events_only_can_insert_and_delete_them(db):
     """As a REST role on the shared side: it may write events, nothing else; the triggers
     keeping event_writers (0009) and events_deleted (0008) run as their owner."""
+    role = f"nocturne_events_only_{uuid.uuid4().hex[:12]}"  # roles are cluster-wide
     with psycopg.connect(db, autocommit=True) as conn:
-        conn.execute("DROP ROLE IF EXISTS nocturne_events_only")
-        conn.execute("CREATE ROLE nocturne_events_only")
-        conn.execute("GRANT INSERT, SELECT, DELETE ON events TO nocturne_events_only")
-        conn.execute("GRANT USAGE ON SEQUENCE events_id_seq TO nocturne_events_only")
+        conn.execute(f"CREATE ROLE {role}")
+        conn.execute(f"GRANT INSERT, SELECT, DELETE ON events TO {role}")
+        conn.execute(f"GRANT USAGE ON SEQUENCE events_id_seq TO {role}")
         try:
             with conn.transaction():
-                conn.execute("SET LOCAL ROLE nocturne_events_only")
+                conn.execute(f"SET LOCAL ROLE {role}")
                 conn.execute(
                     "INSERT INTO events (title, link, source, city, date, starts_at, timezone)"
                     " VALUES ('t', 'https://a.example/1', 'luma', 'ca--los-angeles',"
@@ -220,7 +221,7 @@ def test_a_role_with_rights_on_events_only_can_insert_and_delete_them(db):
             writers = conn.execute("SELECT count(*) FROM event_writers").fetchone()[0]
             tombstones = conn.execute("SELECT link FROM events_deleted").fetchall()
         finally:
-            conn.execute("DROP OWNED BY nocturne_events_only")
-            conn.execute("DROP ROLE nocturne_events_only")
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
     assert writers == 1
     assert tombstones == [("https://a.example/1",)]
