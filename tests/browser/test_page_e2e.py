@@ -5,6 +5,7 @@ keyboard. The refresh button, which runs real crawls, is in test_refresh_crawl.p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -100,8 +101,8 @@ def test_map_cards_and_calendar_link(page, site, artifacts):
     assert link.get_attribute("href") == "https://www.eventbrite.com/e/seed-0"
     assert link.get_attribute("target") == "_blank"
     assert link.get_attribute("rel") == "noopener noreferrer"
-    assert first.locator(".badge--eventbrite").inner_text().lower() == "eventbrite"
-    assert first.locator(".card__venue").inner_text() == "Downtown LA"
+    expect(first.locator(".badge--eventbrite")).to_have_text(re.compile("^eventbrite$", re.I))
+    expect(first.locator(".card__venue")).to_have_text("Downtown LA")
     calendar = page.get_by_role("link", name="Add to calendar")
     calendar.wait_for()
     assert calendar.get_attribute("href") == f"/events/{LA}.ics"
