@@ -63,9 +63,10 @@ def _clean(text: str, multiline: bool) -> str:
         cleaned = _clean_once(text, multiline)
         if cleaned == text:
             break
-        if "<" not in cleaned and "&" not in cleaned:
-            # Without markup another pass only repeats the control-character and
-            # whitespace steps, which change nothing the second time: `cleaned` is final.
+        if ("<" not in cleaned and "&" not in cleaned) or not _MARKUP_RE.search(cleaned):
+            # Nothing reads as markup any more ("a & b" does not): another pass would
+            # only repeat the control-character and whitespace steps, which change
+            # nothing the second time. `cleaned` is final.
             return cleaned
         text = cleaned
     return text
