@@ -20,7 +20,7 @@ from scrapy.crawler import Crawler
 from nocturne_crawl.items import EVENT_COLUMNS
 from pipelines.database import store_conninfo
 from pipelines.drops import drop
-from pipelines.fields import read_fields
+from pipelines.fields import field_view
 from pipelines.matching import WINDOW_SECONDS, Listing, latitude_band, same_event
 from pipelines.signals import duplicate_found
 
@@ -70,7 +70,7 @@ class DedupePipeline:
             self.conn = None
 
     def process_item(self, item: Any) -> Any:
-        fields = read_fields(item)
+        fields = field_view(item)
         link = fields["link"]
         if link in self.seen:
             raise drop(self.stats, "duplicate", link)

@@ -32,6 +32,13 @@ def read_fields(item: Any) -> dict[str, Any]:
     return dict(ItemAdapter(item).items())
 
 
+def field_view(item: Any) -> dict[str, Any]:
+    """The item's fields for reading only: a plain dataclass's own `__dict__`, not copied."""
+    if _plain_dataclass(item):
+        return item.__dict__
+    return dict(ItemAdapter(item).items())
+
+
 def write_fields(item: Any, values: dict[str, Any]) -> None:
     """Set the item's fields from `values` (all of them must be the item's fields)."""
     if _plain_dataclass(item) and values.keys() <= item.__dict__.keys():

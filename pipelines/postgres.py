@@ -15,6 +15,7 @@ import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import psycopg
@@ -26,7 +27,7 @@ from twisted.internet import task
 
 from nocturne_crawl.items import EVENT_COLUMNS
 from pipelines.database import store_conninfo
-from pipelines.fields import read_fields
+from pipelines.fields import field_view
 from pipelines.late_twins import merge_late_twins, others_inserted_since
 from pipelines.matching import WINDOW_SECONDS
 from pipelines.signals import duplicate_found, events_stored
@@ -40,11 +41,31 @@ _LINK, _SOURCE, _CITY = (COLUMNS.index(c) for c in ("link", "source", "city"))
 _CONTENT = [c for c in COLUMNS if c != "link"] + ["status"]
 _cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
 
+# Rows are copied in binary (no text formatting in Python, no parsing in PostgreSQL). The
+# item carries the local date and time as ISO text: staged as text, cast on insert.
+_STAGED_AS_TEXT = {"date": "date", "time": "time"}
 STAGING_SQL = sql.SQL(
     "CREATE TEMP TABLE IF NOT EXISTS events_staging ON COMMIT DELETE ROWS AS "
-    "SELECT {cols} FROM events WITH NO DATA"
-).format(cols=_cols)
-COPY_SQL = sql.SQL("COPY events_staging ({cols}) FROM STDIN").format(cols=_cols)
+    "SELECT {staged} FROM events WITH NO DATA"
+).format(
+    staged=sql.SQL(", ").join(
+        sql.SQL("{c}::text AS {c}").format(c=sql.Identifier(c))
+        if c in _STAGED_AS_TEXT
+        else sql.Identifier(c)
+        for c in COLUMNS
+    )
+)
+STAGING_TYPES_SQL = """
+    SELECT atttypid FROM pg_attribute
+     WHERE attrelid = 'pg_temp.events_staging'::regclass AND attnum > 0 AND NOT attisdropped
+     ORDER BY attnum"""
+COPY_SQL = sql.SQL("COPY events_staging ({cols}) FROM STDIN (FORMAT BINARY)").format(cols=_cols)
+_staged = sql.SQL(", ").join(
+    sql.SQL("{c}::{t}").format(c=sql.Identifier(c), t=sql.SQL(_STAGED_AS_TEXT[c]))
+    if c in _STAGED_AS_TEXT
+    else sql.Identifier(c)
+    for c in COLUMNS
+)
 _changed = sql.SQL("({old}) IS DISTINCT FROM ({new})").format(
     old=sql.SQL(", ").join(sql.SQL("e.{}").format(sql.Identifier(c)) for c in _CONTENT),
     new=sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in _CONTENT),
@@ -54,7 +75,7 @@ _changed = sql.SQL("({old}) IS DISTINCT FROM ({new})").format(
 # this statement inserted from one it updated.
 UPSERT_SQL = sql.SQL(
     """INSERT INTO events AS e ({cols}, status, last_scraped, updated_at)
-       SELECT {cols}, 'active', now(), now() FROM events_staging
+       SELECT {staged}, 'active', now(), now() FROM events_staging
        ON CONFLICT (link) DO UPDATE SET {sets}, status = EXCLUDED.status,
            last_scraped = now(),
            updated_at = CASE WHEN {changed} THEN now() ELSE e.updated_at END,
@@ -62,6 +83,7 @@ UPSERT_SQL = sql.SQL(
        RETURNING e.link, e.city, (e.xmax = 0) AS inserted, (e.updated_at = now()) AS changed"""
 ).format(
     cols=_cols,
+    staged=_staged,
     sets=sql.SQL(", ").join(
         sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in COLUMNS if c != "link"
     ),
@@ -102,9 +124,15 @@ class BatchOutcome:
     rejected: int = 0  # rows the database refused, dropped
 
 
+_row = itemgetter(*COLUMNS)
+
+
 def row_of(item: Any) -> tuple[Any, ...]:
-    fields = read_fields(item)
-    return tuple(fields.get(c) for c in COLUMNS)
+    fields = field_view(item)
+    try:
+        return _row(fields)
+    except KeyError:  # an item without some of the columns: those are NULL
+        return tuple(fields.get(c) for c in COLUMNS)
 
 
 class PostgresPipeline:
@@ -141,6 +169,7 @@ class PostgresPipeline:
         # snapshot taken when it opened: the late-twin check's gate.
         self.writer_name = f"store-{uuid.uuid4().hex}"
         self.start_snapshot: str | None = None
+        self.copy_types: list[int] = []  # the staging table's column types, for binary COPY
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PostgresPipeline:
@@ -271,6 +300,7 @@ class PostgresPipeline:
         try:
             conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
             conn.execute(STAGING_SQL)
+            self.copy_types = [r[0] for r in conn.execute(STAGING_TYPES_SQL).fetchall()]
             conn.execute("SELECT set_config('nocturne.writer', %s, false)", (self.writer_name,))
         except psycopg.Error as exc:
             log.error("postgres: cannot connect: %s", type(exc).__name__)
@@ -366,6 +396,7 @@ class PostgresPipeline:
     def _upsert(self, conn: psycopg.Connection, batch: Rows) -> list:
         with conn.cursor() as cur:
             with cur.copy(COPY_SQL) as copy:
+                copy.set_types(self.copy_types)
                 for row in batch.values():
                     copy.write_row(row)
             cur.execute(UPSERT_SQL)

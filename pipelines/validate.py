@@ -20,7 +20,7 @@ from nocturne_crawl.cities import SOURCES, City, get_city
 from nocturne_crawl.links import canonical_link
 from nocturne_crawl.localtime import combine_local, local_date_time, zone_named
 from pipelines.drops import drop
-from pipelines.fields import read_fields, write_fields
+from pipelines.fields import field_view, read_fields, write_fields
 from pipelines.text import plain_text
 
 # The schema's limits (0001_initial.sql).
@@ -181,7 +181,7 @@ class ValidatePipeline:
 
     def process_item(self, item: Any) -> Any:
         try:
-            row = normalize_event(read_fields(item))
+            row = normalize_event(field_view(item))
         except Invalid as exc:
             raise drop(self.stats, exc.args[0], _describe(item)) from None
         except DropItem:
