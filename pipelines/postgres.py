@@ -44,9 +44,10 @@ _cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
 # Rows are copied in binary (no text formatting in Python, no parsing in PostgreSQL). The
 # item carries the local date and time as ISO text: staged as text, cast on insert.
 _STAGED_AS_TEXT = {"date": "date", "time": "time"}
+# The staging table is filled outside the batch's transaction (see `flush`) and emptied
+# before each fill.
 STAGING_SQL = sql.SQL(
-    "CREATE TEMP TABLE IF NOT EXISTS events_staging ON COMMIT DELETE ROWS AS "
-    "SELECT {staged} FROM events WITH NO DATA"
+    "CREATE TEMP TABLE IF NOT EXISTS events_staging AS SELECT {staged} FROM events WITH NO DATA"
 ).format(
     staged=sql.SQL(", ").join(
         sql.SQL("{c}::text AS {c}").format(c=sql.Identifier(c))
@@ -59,6 +60,7 @@ STAGING_TYPES_SQL = """
     SELECT atttypid FROM pg_attribute
      WHERE attrelid = 'pg_temp.events_staging'::regclass AND attnum > 0 AND NOT attisdropped
      ORDER BY attnum"""
+CLEAR_STAGING_SQL = "TRUNCATE events_staging"
 COPY_SQL = sql.SQL("COPY events_staging ({cols}) FROM STDIN (FORMAT BINARY)").format(cols=_cols)
 _staged = sql.SQL(", ").join(
     sql.SQL("{c}::{t}").format(c=sql.Identifier(c), t=sql.SQL(_STAGED_AS_TEXT[c]))
@@ -256,7 +258,18 @@ class PostgresPipeline:
             return
         self.last_flush = time.monotonic()
         batch, self.buffer = self.buffer, {}
-        self.in_flight = self.writer.submit(self._write, batch, dict(self.aliases))
+        # The rows are copied to the staging table here, on the crawl's thread, while no
+        # batch is in flight; the writer thread then runs the statements. A thread that
+        # waits on the network waits again for the interpreter lock when it wakes, up to
+        # the switch interval (5 ms) while the crawl's thread is busy: a COPY does that
+        # at every flush of its buffer, the statements once each.
+        staged_on = None
+        if batch:
+            reachable, staged_on = self._stage(batch)
+            if not reachable:  # no database: the batch is kept, as if it had failed
+                self._apply(BatchOutcome(failed=batch, errors=1))
+                return
+        self.in_flight = self.writer.submit(self._write, batch, dict(self.aliases), staged_on)
         if wait:
             self._collect()
 
@@ -266,6 +279,10 @@ class PostgresPipeline:
             return
         outcome: BatchOutcome = self.in_flight.result()
         self.in_flight = None
+        self._apply(outcome)
+
+    def _apply(self, outcome: BatchOutcome) -> None:
+        """Count what writing a batch did; keep its failed rows for a later flush."""
         if outcome.errors:
             self.db_errors += outcome.errors
             self.stats.inc_value("nocturne/db_errors", outcome.errors)
@@ -311,8 +328,33 @@ class PostgresPipeline:
         self.conn = conn
         return conn
 
-    def _write(self, batch: Rows, aliases: dict[str, tuple[str, str]]) -> BatchOutcome:
-        """Store `batch` and `aliases` (writer thread); what happened."""
+    def _stage(self, batch: Rows) -> tuple[bool, psycopg.Connection | None]:
+        """Copy `batch` to the staging table: (database reachable, connection holding it)."""
+        conn = self._connect()
+        if conn is None:
+            return False, None
+        try:
+            self._copy(conn, batch)
+        except REFUSED:  # a row the database refuses: the writer stages again and isolates it
+            return True, None
+        except psycopg.Error as exc:
+            log.error("postgres: batch of %d not staged, kept for retry: %s", len(batch), exc)
+            if conn.broken or conn.closed:
+                self.conn = None
+            return False, None
+        return True, conn
+
+    def _write(
+        self,
+        batch: Rows,
+        aliases: dict[str, tuple[str, str]],
+        staged_on: psycopg.Connection | None = None,
+    ) -> BatchOutcome:
+        """Store `batch` and `aliases` (writer thread); what happened.
+
+        `staged_on`: the connection whose staging table holds `batch` already; on any
+        other connection the batch is staged again first.
+        """
         outcome = BatchOutcome()
         conn = self._connect()
         if conn is None:
@@ -320,7 +362,7 @@ class PostgresPipeline:
             return outcome
         try:
             with conn.transaction():
-                stored = self._upsert(conn, batch) if batch else []
+                stored = self._upsert(conn, batch, staged=conn is staged_on) if batch else []
                 settled, merged = self._store_aliases(conn, aliases)
                 self._notify(conn, stored)
         except REFUSED as exc:
@@ -393,14 +435,28 @@ class PostgresPipeline:
             else:
                 outcome.stored += stored
 
-    def _upsert(self, conn: psycopg.Connection, batch: Rows) -> list:
+    def _copy(self, conn: psycopg.Connection, batch: Rows) -> None:
         with conn.cursor() as cur:
+            cur.execute(CLEAR_STAGING_SQL)
             with cur.copy(COPY_SQL) as copy:
                 copy.set_types(self.copy_types)
                 for row in batch.values():
-                    copy.write_row(row)
+                    try:
+                        copy.write_row(row)
+                    except (TypeError, ValueError, OverflowError) as exc:  # a value's type
+                        raise psycopg.DataError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _upsert(self, conn: psycopg.Connection, batch: Rows, staged: bool = False) -> list:
+        if not staged:
+            self._copy(conn, batch)
+        with conn.cursor() as cur:
             cur.execute(UPSERT_SQL)
-            return cur.fetchall()
+            stored = cur.fetchall()
+        if len(stored) != len(batch):  # every staged row is inserted or updated
+            raise psycopg.OperationalError(
+                f"staging held {len(stored)} rows for a batch of {len(batch)}"
+            )
+        return stored
 
     @staticmethod
     def _notify(conn: psycopg.Connection, stored: list) -> None:

@@ -5,6 +5,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from pipelines.fields import read_fields, write_fields
+from pipelines.validate import normalize_event
 from tests.support.events import insert_event
 from tests.support.mirror_checks import content, pending
 from tests.support.pipeline_runs import PipelineRun, make_item, run_items
@@ -89,6 +91,30 @@ async def test_a_batch_the_database_refuses_loses_only_the_refused_row(db):
     assert stats["nocturne/dropped/db_rejected"] == 1
     assert stats["nocturne/items_new"] == 8
     assert count(db) == 8 and count(db, "title = 'Poison'") == 0
+
+
+async def test_a_value_the_binary_copy_cannot_take_loses_only_its_row(db):
+    """Rows are copied in binary, where a value of the wrong type cannot be written at all
+    (text COPY would have spelled it out). Without the validate step, one item carries a
+    latitude the float column cannot take: that row is isolated and counted, the rest of
+    its batch stored."""
+    items = [make_item() for _ in range(7)]
+    for item in items:
+        write_fields(item, normalize_event(read_fields(item)))
+    items[3].latitude = "north"
+    run, stats = await run_items(
+        items,
+        {
+            "NOCTURNE_DATABASE_URL": db,
+            "NOCTURNE_DB_BATCH_SIZE": 7,
+            "ITEM_PIPELINES": {"pipelines.postgres.PostgresPipeline": 300},
+        },
+    )
+    assert stats["nocturne/dropped/db_rejected"] == 1
+    assert stats["nocturne/items_new"] == 6
+    with psycopg.connect(db) as conn:
+        links = {r[0] for r in conn.execute("SELECT link FROM events")}
+    assert links == {i.link for i in items} - {items[3].link}
 
 
 async def test_connection_killed_mid_run_loses_nothing(db, shared_db):
