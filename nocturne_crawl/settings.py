@@ -107,5 +107,9 @@ NOCTURNE_SYNC_CONCURRENCY = _config.sync_concurrency
 NOCTURNE_SYNC_RETRIES = _config.sync_retries
 
 # Every crawl records itself in crawl_runs (nocturne_crawl/recorder.py), wherever it runs.
-EXTENSIONS = {"nocturne_crawl.recorder.CrawlRunRecorder": 500}
+EXTENSIONS = {
+    "nocturne_crawl.gc_tuning.CollectorTuning": 100,  # the collector set for a crawl
+    "nocturne_crawl.recorder.CrawlRunRecorder": 500,
+}
+NOCTURNE_GC_THRESHOLD = 50_000
 NOCTURNE_HEARTBEAT_SECONDS = _config.crawl_heartbeat_seconds
