@@ -361,8 +361,11 @@ class PostgresPipeline:
             outcome.errors, outcome.failed = 1, batch
             return outcome
         try:
-            with conn.transaction():
-                stored = self._upsert(conn, batch, staged=conn is staged_on) if batch else []
+            if batch and conn is not staged_on:
+                self._copy(conn, batch)
+            # Pipeline mode: BEGIN goes with the upsert, the notification with COMMIT.
+            with conn.pipeline(), conn.transaction():
+                stored = self._upsert(conn, batch) if batch else []
                 settled, merged = self._store_aliases(conn, aliases)
                 self._notify(conn, stored)
         except REFUSED as exc:
@@ -423,6 +426,7 @@ class PostgresPipeline:
                 outcome.failed.update(part)
                 continue
             try:
+                self._copy(conn, part)
                 with conn.transaction():
                     stored = self._upsert(conn, part)
                     self._notify(conn, stored)
@@ -446,9 +450,8 @@ class PostgresPipeline:
                     except (TypeError, ValueError, OverflowError) as exc:  # a value's type
                         raise psycopg.DataError(f"{type(exc).__name__}: {exc}") from exc
 
-    def _upsert(self, conn: psycopg.Connection, batch: Rows, staged: bool = False) -> list:
-        if not staged:
-            self._copy(conn, batch)
+    def _upsert(self, conn: psycopg.Connection, batch: Rows) -> list:
+        """Insert or update the staged `batch`; (link, city, inserted, changed) per row."""
         with conn.cursor() as cur:
             cur.execute(UPSERT_SQL)
             stored = cur.fetchall()

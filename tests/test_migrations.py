@@ -55,7 +55,6 @@ def test_tables_and_indexes_exist(db):
     assert {"events", "subscriptions", "email_logs", "crawl_runs"} <= tables
     assert {
         "idx_events_city_starts",
-        "idx_events_city_source_starts",
         "idx_events_city_created",
         "idx_events_search",
         "idx_subscriptions_email",
@@ -63,6 +62,8 @@ def test_tables_and_indexes_exist(db):
     } <= indexes
     # The seed's city, city/date and last_scraped indexes: covered by those (0010).
     assert not {"idx_events_city", "idx_events_city_date", "idx_events_last_scraped"} & indexes
+    # (city, source, starts_at): covered by (city, starts_at, id) for its one query (0012).
+    assert "idx_events_city_source_starts" not in indexes
     seed = {
         "id",
         "title",
@@ -139,3 +140,33 @@ def test_marking_a_row_mirrored_touches_no_index(db):
     assert definitions and not [d for d in definitions if "synced_at" in d]
     assert any("(arrived_at)" in d for d in definitions)
     assert "fillfactor=50" in options
+
+
+def test_vanished_events_are_found_through_an_index(db):
+    """The vanished-events update reads the city's upcoming events through an index of
+    (city, starts_at, ...) since 0012 dropped (city, source, starts_at)."""
+    import json
+    from datetime import UTC, datetime
+
+    from pipelines.vanished import VANISHED_SQL
+
+    now = datetime.now(UTC)
+    with psycopg.connect(db) as conn:
+        # A year of one city's events, half of it past: the upcoming half is asked for.
+        conn.execute(
+            """INSERT INTO events (title, link, date, source, city, starts_at, timezone)
+               SELECT 'Event ' || n, 'https://luma.com/plan-' || n, (now() + d)::date,
+                      (ARRAY['eventbrite', 'meetup', 'luma'])[1 + n % 3], 'ca--los-angeles',
+                      now() + d, 'America/Los_Angeles'
+                 FROM generate_series(1, 3000) AS n,
+                      LATERAL (SELECT (n - 1500) * interval '3 hours') AS s(d)"""
+        )
+        conn.execute("ANALYZE events")
+        conn.execute("SET enable_seqscan = off")
+        plan = conn.execute(
+            "EXPLAIN (FORMAT JSON) " + VANISHED_SQL, ("ca--los-angeles", "luma", now, now)
+        ).fetchone()[0]
+        conn.rollback()
+    text = json.dumps(plan)
+    assert '"Index Name": "idx_events_city_starts"' in text, text
+    assert "starts_at >=" in text.split('"Index Cond": ')[1].split('",')[0], text
