@@ -18,7 +18,6 @@ The chain runs as in a crawl process: with the collector setting every crawl loa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import time
@@ -125,8 +124,10 @@ async def run_chain(crawler: Any, items: list[Any]) -> dict[str, Any]:
     crawler.signals.send_catch_log(signals.spider_opened, spider=crawler.spider)
     await manager.open_spider_async()
     for item in items:
-        with contextlib.suppress(DropItem):  # dropped items are counted in the stats
+        try:
             await manager.process_item_async(item)
+        except DropItem:  # dropped items are counted in the stats
+            pass
     await manager.close_spider_async()
     crawler.signals.send_catch_log(signals.spider_closed, spider=crawler.spider, reason="finished")
     return crawler.stats.get_stats()
