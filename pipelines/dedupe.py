@@ -110,9 +110,10 @@ class DedupePipeline:
             if not by_band:
                 continue
             if band is None:  # no coordinate: any place may be the same
-                groups = list(by_band.values())
+                groups = tuple(by_band.values())
             else:  # listings elsewhere are too far; those without coordinates may match
-                groups = [by_band.get(b) for b in (band - 1, band, band + 1, None)]
+                get = by_band.get
+                groups = (get(band - 1), get(band), get(band + 1), get(None))
             for by_source in groups:
                 if not by_source:
                     continue

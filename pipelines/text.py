@@ -81,7 +81,13 @@ def plain_text(value: object, max_length: int | None = None, multiline: bool = F
     """
     if value is None:
         return None
-    text = _clean(value if isinstance(value, str) else str(value), multiline)
+    text = value if isinstance(value, str) else str(value)
+    if not multiline and "<" not in text and "&" not in text and text.isprintable():
+        # The common field (a title, a venue): no markup, no control character or line
+        # break. `_clean` would only fold its whitespace, and so does this.
+        text = " ".join(text.split())
+    else:
+        text = _clean(text, multiline)
     if max_length is not None and len(text) > max_length:
         text = _clean(text[:max_length], multiline)
     return text or None

@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nocturne_crawl.links import _SIMPLE_LINK_RE, _canonical_link_by_splitting, canonical_link
-from pipelines.text import plain_text
+from pipelines.text import _clean, plain_text
 
 # Fragments that make markup, entities and escaped markup more likely than random text.
 html_ish = st.lists(
@@ -45,6 +45,13 @@ def test_plain_text_is_idempotent_and_never_raises(raw):
     assert plain_text(multi, multiline=True) == multi
     if once is not None:
         assert once == once.strip() and "\x00" not in once and "<p>" not in once
+
+
+@settings(max_examples=1000)
+@given(st.one_of(st.text(max_size=120), html_ish))
+def test_the_single_line_shortcut_agrees_with_the_full_cleaning(raw):
+    """A field without markup or control characters skips `_clean`: same result."""
+    assert plain_text(raw) == (_clean(raw, multiline=False) or None)
 
 
 @settings(max_examples=200)
