@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -137,6 +138,17 @@ def row_of(item: Any) -> tuple[Any, ...]:
         return tuple(fields.get(c) for c in COLUMNS)
 
 
+class Lane:
+    """A connection with its own staging table: one batch staged or being written."""
+
+    def __init__(self) -> None:
+        self.conn: psycopg.Connection | None = None
+
+    def forget_broken(self) -> None:
+        if self.conn is not None and (self.conn.broken or self.conn.closed):
+            self.conn = None
+
+
 class PostgresPipeline:
     """Buffers validated items and upserts them in batches; counts new and updated rows."""
 
@@ -156,7 +168,9 @@ class PostgresPipeline:
         self.max_backlog = max_backlog
         self.buffer: dict[str, tuple[Any, ...]] = {}
         self.aliases: dict[str, tuple[str, str]] = {}
-        self.conn: psycopg.Connection | None = None
+        # Two connections: the next batch is staged on one while the writer thread writes
+        # the one before on the other.
+        self.lanes = [Lane(), Lane()]
         self.run_started = None
         self.db_errors = 0
         self.last_flush = time.monotonic()
@@ -165,7 +179,7 @@ class PostgresPipeline:
         self.pairs: set[tuple[str, str]] = set()
         self.timer: task.LoopingCall | None = None
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="store")
-        self.in_flight: Future[BatchOutcome] | None = None
+        self.in_flight: deque[tuple[Lane, Future[BatchOutcome]]] = deque()
         self.twin_window = float(WINDOW_SECONDS)
         # This run's name as a writer of events (event_writers, migration 0009) and the
         # snapshot taken when it opened: the late-twin check's gate.
@@ -188,10 +202,15 @@ class PostgresPipeline:
         crawler.signals.connect(pipe.spider_closed, signal=signals.spider_closed)
         return pipe
 
+    @property
+    def conn(self) -> psycopg.Connection | None:
+        """The first lane's connection (the run's snapshot, vanished events)."""
+        return self.lanes[0].conn
+
     # -- Scrapy hooks ----------------------------------------------------------------
 
     def open_spider(self) -> None:
-        conn = self._connect()
+        conn = self._connect(self.lanes[0])
         if conn is not None:
             # Before any item: the dedupe step's reads of stored events all come later, so
             # whatever this snapshot sees, they saw too. Without it every batch is checked.
@@ -234,18 +253,22 @@ class PostgresPipeline:
         try:
             self._mark_vanished(reason)
         finally:
-            if self.conn is not None:
-                self.conn.close()
-                self.conn = None
+            for lane in self.lanes:
+                if lane.conn is not None:
+                    lane.conn.close()
+                    lane.conn = None
 
     def remember_alias(self, link: str, event_link: str, source: str) -> None:
         self.aliases[link] = (event_link, source)
 
     # -- Writing ---------------------------------------------------------------------
-    # One batch at a time is written by a single writer thread while the crawl goes on
-    # preparing the next one (PostgreSQL works while Python validates). Everything the
-    # crawl sees (stats, signals, the retry buffer) is updated on the crawl's thread
-    # when the batch's outcome is collected.
+    # One batch at a time is written by a single writer thread, in the order the batches
+    # were made, while the crawl goes on preparing the next ones (PostgreSQL works while
+    # Python validates). A batch is first copied to a staging table on the crawl's thread;
+    # with two connections (lanes), the next batch is staged on one while the writer
+    # thread writes the one before on the other, so the writer goes from one batch to
+    # the next without waiting. Everything the crawl sees (stats, signals, the retry
+    # buffer) is updated on the crawl's thread when outcomes are collected, in order.
 
     def _flush_if_due(self) -> None:
         if time.monotonic() - self.last_flush >= self.flush_seconds:
@@ -254,32 +277,47 @@ class PostgresPipeline:
     def flush(self, wait: bool = False) -> None:
         """Write the buffered rows (and pending aliases), unless backing off."""
         self._collect()
+        lane = self._free_lane()
         if (not self.buffer and not self.aliases) or time.monotonic() < self.retry_after:
+            if wait:
+                self._collect(everything=True)
             return
         self.last_flush = time.monotonic()
         batch, self.buffer = self.buffer, {}
-        # The rows are copied to the staging table here, on the crawl's thread, while no
-        # batch is in flight; the writer thread then runs the statements. A thread that
-        # waits on the network waits again for the interpreter lock when it wakes, up to
-        # the switch interval (5 ms) while the crawl's thread is busy: a COPY does that
-        # at every flush of its buffer, the statements once each.
+        # The rows are copied to the lane's staging table here, on the crawl's thread;
+        # the writer thread then runs the statements. A thread that waits on the network
+        # waits again for the interpreter lock when it wakes, up to the switch interval
+        # (5 ms) while the crawl's thread is busy: a COPY does that at every flush of its
+        # buffer, the statements once each.
         staged_on = None
         if batch:
-            reachable, staged_on = self._stage(batch)
+            reachable, staged_on = self._stage(lane, batch)
             if not reachable:  # no database: the batch is kept, as if it had failed
                 self._apply(BatchOutcome(failed=batch, errors=1))
                 return
-        self.in_flight = self.writer.submit(self._write, batch, dict(self.aliases), staged_on)
+        future = self.writer.submit(self._write, lane, batch, dict(self.aliases), staged_on)
+        self.in_flight.append((lane, future))
         if wait:
-            self._collect()
+            self._collect(everything=True)
 
-    def _collect(self) -> None:
-        """Wait for the batch in flight and apply its outcome."""
-        if self.in_flight is None:
-            return
-        outcome: BatchOutcome = self.in_flight.result()
-        self.in_flight = None
-        self._apply(outcome)
+    def _collect(self, everything: bool = False) -> None:
+        """Apply the outcomes of finished batches, in order; with `everything`, wait for all."""
+        while self.in_flight:
+            _, future = self.in_flight[0]
+            if not everything and not future.done():
+                return
+            self.in_flight.popleft()
+            self._apply(future.result())
+
+    def _free_lane(self) -> Lane:
+        """A lane with no batch in flight (after the oldest batch is done, if need be)."""
+        busy = [lane for lane, _ in self.in_flight]
+        for lane in self.lanes:
+            if lane not in busy:
+                return lane
+        lane, future = self.in_flight.popleft()
+        self._apply(future.result())
+        return lane
 
     def _apply(self, outcome: BatchOutcome) -> None:
         """Count what writing a batch did; keep its failed rows for a later flush."""
@@ -311,9 +349,9 @@ class PostgresPipeline:
             self.stats.inc_value("nocturne/dropped/db_backlog", excess)
         self.buffer = merged
 
-    def _connect(self) -> psycopg.Connection | None:
-        if self.conn is not None and not self.conn.closed and not self.conn.broken:
-            return self.conn
+    def _connect(self, lane: Lane) -> psycopg.Connection | None:
+        if lane.conn is not None and not lane.conn.closed and not lane.conn.broken:
+            return lane.conn
         try:
             conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
             conn.execute(STAGING_SQL)
@@ -325,12 +363,13 @@ class PostgresPipeline:
         if self.run_started is None:
             # Database time, like last_scraped: rows this run touches are stamped after it.
             self.run_started = conn.execute("SELECT now()").fetchone()[0]
-        self.conn = conn
+        lane.conn = conn
         return conn
 
-    def _stage(self, batch: Rows) -> tuple[bool, psycopg.Connection | None]:
-        """Copy `batch` to the staging table: (database reachable, connection holding it)."""
-        conn = self._connect()
+    def _stage(self, lane: Lane, batch: Rows) -> tuple[bool, psycopg.Connection | None]:
+        """Copy `batch` to the lane's staging table: (database reachable, connection
+        holding it)."""
+        conn = self._connect(lane)
         if conn is None:
             return False, None
         try:
@@ -339,13 +378,13 @@ class PostgresPipeline:
             return True, None
         except psycopg.Error as exc:
             log.error("postgres: batch of %d not staged, kept for retry: %s", len(batch), exc)
-            if conn.broken or conn.closed:
-                self.conn = None
+            lane.forget_broken()
             return False, None
         return True, conn
 
     def _write(
         self,
+        lane: Lane,
         batch: Rows,
         aliases: dict[str, tuple[str, str]],
         staged_on: psycopg.Connection | None = None,
@@ -356,7 +395,7 @@ class PostgresPipeline:
         other connection the batch is staged again first.
         """
         outcome = BatchOutcome()
-        conn = self._connect()
+        conn = self._connect(lane)
         if conn is None:
             outcome.errors, outcome.failed = 1, batch
             return outcome
@@ -375,26 +414,26 @@ class PostgresPipeline:
                 outcome.settled_aliases = list(aliases)
                 return outcome
             log.warning("postgres: batch of %d refused (%s); isolating", len(batch), exc)
-            self._bisect(batch, outcome)
+            self._bisect(lane, batch, outcome)
             return outcome
         except psycopg.Error as exc:
             outcome.errors, outcome.failed = 1, batch
             log.error("postgres: batch of %d rolled back, kept for retry: %s", len(batch), exc)
-            if conn.broken or conn.closed:
-                self.conn = None
+            lane.forget_broken()
             return outcome
         outcome.stored, outcome.settled_aliases, outcome.merged = stored, settled, merged
-        outcome.late_checked, outcome.late_merged = self._merge_late_twins(conn, stored)
+        outcome.late_checked, outcome.late_merged = self._merge_late_twins(lane, stored)
         return outcome
 
-    def _merge_late_twins(self, conn: psycopg.Connection, stored: list) -> tuple[bool, int]:
+    def _merge_late_twins(self, lane: Lane, stored: list) -> tuple[bool, int]:
         """Merge what a concurrent run of another source inserted too (late_twins.py).
 
         (checked, merged): nothing is looked at when no other writer inserted events of
         these cities since this run opened.
         """
         inserted = [link for link, _, is_new, _ in stored if is_new]
-        if not inserted:
+        conn = lane.conn
+        if not inserted or conn is None:
             return False, 0
         try:
             if self.start_snapshot is not None:
@@ -405,14 +444,13 @@ class PostgresPipeline:
         except psycopg.Error as exc:
             # Harmless to miss: the next run's dedupe step merges the pair.
             log.warning("postgres: late cross-source duplicates not checked: %s", exc)
-            if conn.broken or conn.closed:
-                self.conn = None
+            lane.forget_broken()
             return False, 0
         if merged:
             log.info("postgres: %d duplicates stored by a concurrent run merged", len(merged))
         return True, len(merged)
 
-    def _bisect(self, batch: Rows, outcome: BatchOutcome) -> None:
+    def _bisect(self, lane: Lane, batch: Rows, outcome: BatchOutcome) -> None:
         """Write what the database accepts of a refused batch, half by half."""
         if len(batch) == 1:
             log.warning("postgres: row refused by the database, dropped: %s", next(iter(batch)))
@@ -421,7 +459,7 @@ class PostgresPipeline:
         items = list(batch.items())
         half = len(items) // 2
         for part in (dict(items[:half]), dict(items[half:])):
-            conn = self._connect()
+            conn = self._connect(lane)
             if conn is None:
                 outcome.failed.update(part)
                 continue
@@ -431,10 +469,9 @@ class PostgresPipeline:
                     stored = self._upsert(conn, part)
                     self._notify(conn, stored)
             except REFUSED:
-                self._bisect(part, outcome)
+                self._bisect(lane, part, outcome)
             except psycopg.Error:
-                if conn.broken or conn.closed:
-                    self.conn = None
+                lane.forget_broken()
                 outcome.failed.update(part)
             else:
                 outcome.stored += stored
@@ -507,7 +544,7 @@ class PostgresPipeline:
                 self.db_errors,
             )
             return
-        conn = self._connect()
+        conn = self._connect(self.lanes[0])
         if conn is None:
             return
         changed: list[str] = []

@@ -93,6 +93,21 @@ async def test_a_batch_the_database_refuses_loses_only_the_refused_row(db):
     assert count(db) == 8 and count(db, "title = 'Poison'") == 0
 
 
+async def test_the_next_batch_is_staged_on_the_other_connection(db):
+    """Two connections take turns: one batch is staged on one while the one before is
+    written on the other. Every row lands once, counted once."""
+    run = await PipelineRun(
+        {"NOCTURNE_DATABASE_URL": db, "NOCTURNE_DB_BATCH_SIZE": 5, "ITEM_PIPELINES": STORE_ONLY}
+    ).open()
+    items = [make_item() for _ in range(25)]
+    await run.feed(items)
+    store = run.pipeline("PostgresPipeline")
+    backends = {lane.conn.info.backend_pid for lane in store.lanes if lane.conn is not None}
+    assert len(backends) == 2
+    stats = await run.close()
+    assert stats["nocturne/items_new"] == 25 and count(db) == 25
+
+
 async def test_a_value_the_binary_copy_cannot_take_loses_only_its_row(db):
     """Rows are copied in binary, where a value of the wrong type cannot be written at all
     (text COPY would have spelled it out). Without the validate step, one item carries a
