@@ -79,12 +79,28 @@ class Listing:
     source: str
     city: str
     start: float  # epoch seconds
-    title: str  # match_key of the title
-    venue: str  # match_key of the location
+    title_text: str | None  # as listed
+    venue_text: str | None  # the location as listed
     latitude: float | None
     longitude: float | None
     is_online: bool
     richness: int
+    # match_key of the title and of the venue, made when first compared: most listings
+    # never meet a candidate.
+    _title: str | None = None
+    _venue: str | None = None
+
+    @property
+    def title(self) -> str:
+        if self._title is None:
+            self._title = match_key(self.title_text)
+        return self._title
+
+    @property
+    def venue(self) -> str:
+        if self._venue is None:
+            self._venue = match_key(self.venue_text)
+        return self._venue
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Listing:
@@ -95,8 +111,8 @@ class Listing:
             source=row["source"],
             city=row["city"],
             start=starts_at.timestamp(),
-            title=match_key(row.get("title")),
-            venue=match_key(row.get("location")),
+            title_text=row.get("title"),
+            venue_text=row.get("location"),
             latitude=row.get("latitude"),
             longitude=row.get("longitude"),
             is_online=bool(row.get("is_online")),
