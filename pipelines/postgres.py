@@ -108,6 +108,8 @@ DELETE_ALIASED_SQL = "DELETE FROM events WHERE link = ANY(%s) RETURNING link"
 SNAPSHOT_SQL = "SELECT pg_current_snapshot()::text"
 NOTIFY_SQL = "SELECT pg_notify('events_changed', c) FROM unnest(%s::text[]) AS c"
 REFUSED = (psycopg.errors.IntegrityError, psycopg.errors.DataError)
+# How long a lane whose connection could not be opened is left aside (see `flush`).
+LANE_REST_SECONDS = 30.0
 
 
 Rows = dict[str, tuple[Any, ...]]  # link -> row in COLUMNS order
@@ -143,6 +145,7 @@ class Lane:
 
     def __init__(self) -> None:
         self.conn: psycopg.Connection | None = None
+        self.rested_until = 0.0  # not used before then: its connection could not be opened
 
     def forget_broken(self) -> None:
         if self.conn is not None and (self.conn.broken or self.conn.closed):
@@ -292,6 +295,14 @@ class PostgresPipeline:
         staged_on = None
         if batch:
             reachable, staged_on = self._stage(lane, batch)
+            if not reachable and lane.conn is None and self.in_flight:
+                # This lane's connection could not be opened (the server's or the role's
+                # connection limit, say) while the other lane's works: wait for the batch
+                # in flight there and stage on its connection instead, for a while.
+                lane.rested_until = time.monotonic() + LANE_REST_SECONDS
+                lane, future = self.in_flight.popleft()
+                self._apply(future.result())
+                reachable, staged_on = self._stage(lane, batch)
             if not reachable:  # no database: the batch is kept, as if it had failed
                 self._apply(BatchOutcome(failed=batch, errors=1))
                 return
@@ -312,9 +323,12 @@ class PostgresPipeline:
     def _free_lane(self) -> Lane:
         """A lane with no batch in flight (after the oldest batch is done, if need be)."""
         busy = [lane for lane, _ in self.in_flight]
+        now = time.monotonic()
         for lane in self.lanes:
-            if lane not in busy:
+            if lane not in busy and now >= lane.rested_until:
                 return lane
+        if not self.in_flight:
+            return self.lanes[0]
         lane, future = self.in_flight.popleft()
         self._apply(future.result())
         return lane
