@@ -25,13 +25,6 @@ def _plain_dataclass(item: Any) -> bool:
     return plain
 
 
-def read_fields(item: Any) -> dict[str, Any]:
-    """A copy of the item's fields."""
-    if _plain_dataclass(item):
-        return dict(item.__dict__)
-    return dict(ItemAdapter(item).items())
-
-
 def field_view(item: Any) -> dict[str, Any]:
     """The item's fields for reading only: a plain dataclass's own `__dict__`, not copied."""
     if _plain_dataclass(item):

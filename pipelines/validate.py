@@ -20,7 +20,7 @@ from nocturne_crawl.cities import SOURCES, City, get_city
 from nocturne_crawl.links import canonical_link
 from nocturne_crawl.localtime import combine_local, local_date_time, zone_named
 from pipelines.drops import drop
-from pipelines.fields import field_view, read_fields, write_fields
+from pipelines.fields import field_view, write_fields
 from pipelines.text import plain_text
 
 # The schema's limits (0001_initial.sql).
@@ -121,7 +121,7 @@ def _flag(value: object) -> bool | None:
 
 def normalize_event(raw: Any) -> dict[str, Any]:
     """The row to store for one scraped item; raises Invalid(reason) when it cannot be."""
-    adapter = raw if isinstance(raw, dict) else read_fields(raw)
+    adapter = raw if isinstance(raw, dict) else field_view(raw)
     source = adapter.get("source")
     if source not in SOURCES:
         raise Invalid("invalid_source")
@@ -194,7 +194,7 @@ class ValidatePipeline:
 
 def _describe(item: Any) -> str:
     try:
-        fields = read_fields(item)
+        fields = field_view(item)
         return f"{fields.get('source')} {str(fields.get('link'))[:200]}"
     except Exception:
         return type(item).__name__
