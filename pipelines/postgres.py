@@ -45,30 +45,29 @@ _cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
 # Rows are copied in binary (no text formatting in Python, no parsing in PostgreSQL). The
 # item carries the local date and time as ISO text: staged as text, cast on insert.
 _STAGED_AS_TEXT = {"date": "date", "time": "time"}
+
+
+def _columns_cast(casts: dict[str, str]) -> sql.Composable:
+    """COLUMNS as a select list, the ones in `casts` cast to their type there."""
+    return sql.SQL(", ").join(
+        sql.SQL("{c}::{t} AS {c}").format(c=sql.Identifier(c), t=sql.SQL(casts[c]))
+        if c in casts
+        else sql.Identifier(c)
+        for c in COLUMNS
+    )
+
+
 # The staging table is filled outside the batch's transaction (see `flush`) and emptied
 # before each fill.
 STAGING_SQL = sql.SQL(
     "CREATE TEMP TABLE IF NOT EXISTS events_staging AS SELECT {staged} FROM events WITH NO DATA"
-).format(
-    staged=sql.SQL(", ").join(
-        sql.SQL("{c}::text AS {c}").format(c=sql.Identifier(c))
-        if c in _STAGED_AS_TEXT
-        else sql.Identifier(c)
-        for c in COLUMNS
-    )
-)
+).format(staged=_columns_cast(dict.fromkeys(_STAGED_AS_TEXT, "text")))
 STAGING_TYPES_SQL = """
     SELECT atttypid FROM pg_attribute
      WHERE attrelid = 'pg_temp.events_staging'::regclass AND attnum > 0 AND NOT attisdropped
      ORDER BY attnum"""
 CLEAR_STAGING_SQL = "TRUNCATE events_staging"
 COPY_SQL = sql.SQL("COPY events_staging ({cols}) FROM STDIN (FORMAT BINARY)").format(cols=_cols)
-_staged = sql.SQL(", ").join(
-    sql.SQL("{c}::{t}").format(c=sql.Identifier(c), t=sql.SQL(_STAGED_AS_TEXT[c]))
-    if c in _STAGED_AS_TEXT
-    else sql.Identifier(c)
-    for c in COLUMNS
-)
 _changed = sql.SQL("({old}) IS DISTINCT FROM ({new})").format(
     old=sql.SQL(", ").join(sql.SQL("e.{}").format(sql.Identifier(c)) for c in _CONTENT),
     new=sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in _CONTENT),
@@ -86,7 +85,7 @@ UPSERT_SQL = sql.SQL(
        RETURNING e.link, e.city, (e.xmax = 0) AS inserted, (e.updated_at = now()) AS changed"""
 ).format(
     cols=_cols,
-    staged=_staged,
+    staged=_columns_cast(_STAGED_AS_TEXT),
     sets=sql.SQL(", ").join(
         sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in COLUMNS if c != "link"
     ),
@@ -300,8 +299,7 @@ class PostgresPipeline:
                 # connection limit, say) while the other lane's works: wait for the batch
                 # in flight there and stage on its connection instead, for a while.
                 lane.rested_until = time.monotonic() + LANE_REST_SECONDS
-                lane, future = self.in_flight.popleft()
-                self._apply(future.result())
+                lane = self._finish_oldest()
                 reachable, staged_on = self._stage(lane, batch)
             if not reachable:  # no database: the batch is kept, as if it had failed
                 self._apply(BatchOutcome(failed=batch, errors=1))
@@ -317,8 +315,7 @@ class PostgresPipeline:
             _, future = self.in_flight[0]
             if not everything and not future.done():
                 return
-            self.in_flight.popleft()
-            self._apply(future.result())
+            self._finish_oldest()
 
     def _free_lane(self) -> Lane:
         """A lane with no batch in flight (after the oldest batch is done, if need be)."""
@@ -329,6 +326,10 @@ class PostgresPipeline:
                 return lane
         if not self.in_flight:
             return self.lanes[0]
+        return self._finish_oldest()
+
+    def _finish_oldest(self) -> Lane:
+        """Wait for the oldest batch in flight, apply its outcome; the lane it used."""
         lane, future = self.in_flight.popleft()
         self._apply(future.result())
         return lane
