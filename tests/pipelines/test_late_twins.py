@@ -1,7 +1,6 @@
 """Two sources' crawls of one city at the same time, each inserting the event both list."""
 
 import threading
-import uuid
 
 import psycopg
 from psycopg import sql
@@ -9,6 +8,7 @@ from psycopg import sql
 from pipelines.late_twins import merge_late_twins
 from pipelines.postgres import COLUMNS, row_of
 from pipelines.validate import ValidatePipeline
+from tests.support.databases import temporary_role
 from tests.support.pipeline_runs import PipelineRun, make_item
 
 LATER_LINK = "https://www.eventbrite.com/e/another-night-2"
@@ -204,24 +204,20 @@ def test_writers_older_than_a_week_are_forgotten_by_the_next_insert(db):
 def test_a_role_with_rights_on_events_only_can_insert_and_delete_them(db):
     """As a REST role on the shared side: it may write events, nothing else; the triggers
     keeping event_writers (0009) and events_deleted (0008) run as their owner."""
-    role = f"nocturne_events_only_{uuid.uuid4().hex[:12]}"  # roles are cluster-wide
-    with psycopg.connect(db, autocommit=True) as conn:
-        conn.execute(f"CREATE ROLE {role}")
-        conn.execute(f"GRANT INSERT, SELECT, DELETE ON events TO {role}")
-        conn.execute(f"GRANT USAGE ON SEQUENCE events_id_seq TO {role}")
-        try:
-            with conn.transaction():
-                conn.execute(f"SET LOCAL ROLE {role}")
-                conn.execute(
-                    "INSERT INTO events (title, link, source, city, date, starts_at, timezone)"
-                    " VALUES ('t', 'https://a.example/1', 'luma', 'ca--los-angeles',"
-                    " '2026-12-01', '2026-12-01T20:00:00Z', 'America/Los_Angeles')"
-                )
-                conn.execute("DELETE FROM events WHERE link = 'https://a.example/1'")
-            writers = conn.execute("SELECT count(*) FROM event_writers").fetchone()[0]
-            tombstones = conn.execute("SELECT link FROM events_deleted").fetchall()
-        finally:
-            conn.execute(f"DROP OWNED BY {role}")
-            conn.execute(f"DROP ROLE {role}")
+    grants = ("INSERT, SELECT, DELETE ON events", "USAGE ON SEQUENCE events_id_seq")
+    with (
+        psycopg.connect(db, autocommit=True) as conn,
+        temporary_role(conn, "nocturne_events_only", *grants) as role,
+    ):
+        with conn.transaction():
+            conn.execute(f"SET LOCAL ROLE {role}")
+            conn.execute(
+                "INSERT INTO events (title, link, source, city, date, starts_at, timezone)"
+                " VALUES ('t', 'https://a.example/1', 'luma', 'ca--los-angeles',"
+                " '2026-12-01', '2026-12-01T20:00:00Z', 'America/Los_Angeles')"
+            )
+            conn.execute("DELETE FROM events WHERE link = 'https://a.example/1'")
+        writers = conn.execute("SELECT count(*) FROM event_writers").fetchone()[0]
+        tombstones = conn.execute("SELECT link FROM events_deleted").fetchall()
     assert writers == 1
     assert tombstones == [("https://a.example/1",)]

@@ -1,7 +1,6 @@
 """Step 3 against real PostgreSQL: batched upsert, counts, faults, vanished events."""
 
 import threading
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -9,6 +8,7 @@ import pytest
 
 from pipelines.fields import field_view, write_fields
 from pipelines.validate import normalize_event
+from tests.support.databases import temporary_role
 from tests.support.events import insert_event
 from tests.support.mirror_checks import content, pending
 from tests.support.pipeline_runs import PipelineRun, make_item, run_items
@@ -247,32 +247,31 @@ async def test_a_second_connection_refused_by_the_server_costs_nothing(db):
     while the first batch is held in flight, the next cannot be staged on a second
     connection, so it waits for the first and is staged on its connection. No error is
     counted, nothing is lost."""
-    role = f"nocturne_one_connection_{uuid.uuid4().hex[:12]}"  # roles are cluster-wide
     admin = psycopg.connect(db, autocommit=True)
-    admin.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 1")
-    admin.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON events, event_aliases TO {role}")
-    admin.execute(f"GRANT SELECT ON event_writers TO {role}")
-    admin.execute(f"GRANT USAGE ON SEQUENCE events_id_seq TO {role}")
+    grants = (
+        "SELECT, INSERT, UPDATE, DELETE ON events, event_aliases",
+        "SELECT ON event_writers",
+        "USAGE ON SEQUENCE events_id_seq",
+    )
+    options = "LOGIN CONNECTION LIMIT 1"
     try:
-        as_role = psycopg.conninfo.make_conninfo(db, user=role)
-        run = await PipelineRun(
-            {
-                "NOCTURNE_DATABASE_URL": as_role,
-                "NOCTURNE_DB_BATCH_SIZE": 5,
-                "ITEM_PIPELINES": STORE_ONLY,
-            }
-        ).open()
-        # The first batch's insert waits on this lock (its trigger writes event_writers)
-        # until a timer lets go, a second after.
-        admin.execute("BEGIN")
-        admin.execute("LOCK TABLE event_writers IN SHARE ROW EXCLUSIVE MODE")
-        threading.Timer(1.0, admin.execute, ("ROLLBACK",)).start()
-        items = [make_item() for _ in range(12)]
-        await run.feed(items)
-        stats = await run.close()
+        with temporary_role(admin, "nocturne_one_connection", *grants, options=options) as role:
+            run = await PipelineRun(
+                {
+                    "NOCTURNE_DATABASE_URL": psycopg.conninfo.make_conninfo(db, user=role),
+                    "NOCTURNE_DB_BATCH_SIZE": 5,
+                    "ITEM_PIPELINES": STORE_ONLY,
+                }
+            ).open()
+            # The first batch's insert waits on this lock (its trigger writes
+            # event_writers) until a timer lets go, a second after.
+            admin.execute("BEGIN")
+            admin.execute("LOCK TABLE event_writers IN SHARE ROW EXCLUSIVE MODE")
+            threading.Timer(1.0, admin.execute, ("ROLLBACK",)).start()
+            items = [make_item() for _ in range(12)]
+            await run.feed(items)
+            stats = await run.close()
     finally:
-        admin.execute(f"DROP OWNED BY {role}")
-        admin.execute(f"DROP ROLE {role}")
         admin.close()
     assert stats.get("nocturne/db_errors", 0) == 0
     assert stats["nocturne/items_new"] == 12 and count(db) == 12

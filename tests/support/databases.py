@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
@@ -57,3 +59,21 @@ def truncate_all(uri: str) -> None:
                     sql.SQL(", ").join(sql.Identifier(t) for t in tables)
                 )
             )
+
+
+@contextmanager
+def temporary_role(
+    conn: psycopg.Connection, prefix: str, *grants: str, options: str = ""
+) -> Iterator[str]:
+    """A role made for one test, with each of `grants` ("SELECT ON events", ...) given to
+    it; dropped afterwards with whatever it owns. Roles are cluster-wide, so the name is
+    unique: a leftover of an interrupted run cannot collide. `conn` must be autocommit."""
+    role = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    conn.execute(f"CREATE ROLE {role} {options}")
+    try:
+        for grant in grants:
+            conn.execute(f"GRANT {grant} TO {role}")
+        yield role
+    finally:
+        conn.execute(f"DROP OWNED BY {role}")
+        conn.execute(f"DROP ROLE {role}")
