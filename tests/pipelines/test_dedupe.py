@@ -1,6 +1,6 @@
 """Step 2: one row per event, within a run and across sources and runs (real PostgreSQL)."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import psycopg
 from hypothesis import given, settings
@@ -17,41 +17,8 @@ from pipelines.matching import (
     same_event,
     same_place,
 )
-from tests.support.pipeline_runs import make_item, run_items
-
-START = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=3)
-
-
-def eventbrite(**fields):
-    base = dict(
-        title="Warehouse Night: Techno Til Dawn",
-        link="https://www.eventbrite.com/e/warehouse-night-777",
-        source="eventbrite",
-        starts_at=START,
-        location="The Warehouse, 100 Main St, Los Angeles",
-        latitude=34.0500,
-        longitude=-118.2400,
-        description=None,
-        image_url=None,
-        source_id=None,
-    )
-    return make_item(**{**base, **fields})
-
-
-def meetup(**fields):
-    base = dict(
-        title="WAREHOUSE NIGHT – Techno til Dawn!",
-        link="https://www.meetup.com/la-techno/events/301",
-        source="meetup",
-        starts_at=START + timedelta(minutes=15),
-        location="The Warehouse",
-        latitude=34.0508,  # ~90 m away
-        longitude=-118.2405,
-        description=None,
-        image_url=None,
-        source_id=None,
-    )
-    return make_item(**{**base, **fields})
+from tests.support.listings import START, eventbrite, meetup
+from tests.support.pipeline_runs import run_items
 
 
 def rows(db):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import psycopg
 
-from tests.support.pipeline_runs import make_item
+from tests.support.listings import eventbrite, meetup
 
 CONTENT = "link, title, date, time, source, city, starts_at, status, updated_at"
 
@@ -38,28 +36,13 @@ def tombstones(uri: str) -> set[str]:
 
 
 def poorer_and_richer_listing():
-    start = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=3)
-    place = dict(location="The Warehouse, 100 Main St, Los Angeles", starts_at=start)
-    poor = make_item(
-        title="Warehouse Night: Techno Til Dawn",
-        link="https://www.eventbrite.com/e/warehouse-night-777",
-        latitude=34.0500,
-        longitude=-118.2400,
-        description=None,
-        image_url=None,
-        source_id=None,
-        **place,
-    )
-    rich = make_item(
-        title="WAREHOUSE NIGHT – Techno til Dawn!",
-        link="https://www.meetup.com/la-techno/events/301",
-        source="meetup",
-        latitude=34.0508,
-        longitude=-118.2405,
+    """The Eventbrite listing, poorer, and the Meetup one of the same event, richer."""
+    poor = eventbrite()
+    rich = meetup(
+        starts_at=poor.starts_at,
+        location=poor.location,
         description="Bring earplugs",
         image_url="https://img.example/x.jpg",
         price="$10",
-        source_id=None,
-        **place,
     )
     return poor, rich
